@@ -1,0 +1,102 @@
+"""Findings and reports: what validation says about a document.
+
+A finding is data, not an exception: validation never raises because a document is bad. Codes are
+stable dotted strings (``totals.vnf``); where the tax authority (SEFAZ) has a rejection code for the
+same rule, it travels in ``sefaz`` ("610") so people can match it to what they already know.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing found in a document: a stable code, a severity, a plain message and where it is."""
+
+    code: str
+    severity: Severity
+    message: str
+    sefaz: str | None = None
+    xpath: str | None = None
+    line: int | None = None
+    context: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "sefaz": self.sefaz,
+            "severity": self.severity.value,
+            "message": self.message,
+            "xpath": self.xpath,
+        }
+
+
+class ValidationFailed(Exception):
+    """Raised by :meth:`Report.raise_for_errors` only: the caller asked for an exception."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        first = report.errors[0]
+        super().__init__(f"{len(report.errors)} error(s); first: [{first.code}] {first.message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything validation found about one document, errors first."""
+
+    findings: tuple[Finding, ...]
+    access_key: str | None = None
+    source: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding], **kwargs: Any) -> Report:
+        ordered = sorted(findings, key=lambda finding: _ORDER[finding.severity])
+        return cls(findings=tuple(ordered), **kwargs)
+
+    @property
+    def ok(self) -> bool:
+        """True when no finding is an error (warnings and info do not make a document bad)."""
+        return not any(finding.severity is Severity.ERROR for finding in self.findings)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
+
+    def codes(self) -> set[str]:
+        return {finding.code for finding in self.findings}
+
+    def sefaz_codes(self) -> set[str]:
+        return {finding.sefaz for finding in self.findings if finding.sefaz}
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def raise_for_errors(self) -> None:
+        if not self.ok:
+            raise ValidationFailed(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "ok": self.ok,
+            "access_key": self.access_key,
+            "findings": [finding.to_dict() for finding in self.findings],
+        }

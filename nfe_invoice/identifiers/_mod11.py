@@ -1,0 +1,24 @@
+"""The modulo-11 check digit shared by CNPJ, CPF and the access key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def char_value(char: str) -> int:
+    """Value of one character: digits are 0-9 and letters ``ord(c) - 48`` (A=17 ... Z=42).
+
+    This mapping is what makes the alphanumeric CNPJ (NT Conjunta 2025.001) work with the old
+    mod-11 arithmetic unchanged for purely numeric values.
+    """
+    return ord(char) - 48
+
+
+def weighted_sum(text: str, weights: Sequence[int]) -> int:
+    return sum(char_value(char) * weight for char, weight in zip(text, weights, strict=True))
+
+
+def check_digit(text: str, weights: Sequence[int]) -> int:
+    """``11 - (sum % 11)``, where a remainder of 0 or 1 gives 0."""
+    remainder = weighted_sum(text, weights) % 11
+    return 0 if remainder < 2 else 11 - remainder

@@ -1,0 +1,907 @@
+"""The NF-e 4.00 as typed, immutable data.
+
+Field names are the layout's own tag names (``vProd``, ``cEAN``, ``dhEmi``): integrators know them from
+the MOC and the XML, and a one-to-one naming keeps the parser table-driven (see :mod:`nfe_invoice.parse`).
+Types carry meaning and nothing else:
+
+* money, rates and quantities are :class:`~decimal.Decimal` (never ``float``), exactly as written;
+* ``dh*`` fields are timezone-aware :class:`~datetime.datetime`, ``d*`` fields :class:`~datetime.date`;
+* codes stay ``str`` as written (``cNF="06277716"``, ``CST="00"``), so nothing loses a leading zero;
+* repeated groups are tuples; an absent element is ``None`` (or an empty tuple).
+
+The model holds no behaviour beyond a few read-only conveniences; validation judges it.
+
+The classes are frozen dataclasses without ``__slots__`` on purpose: the parser fills an instance's
+``__dict__`` directly (see :func:`nfe_invoice.parse._new`), because a frozen dataclass's ``__init__`` pays
+one ``object.__setattr__`` per field (64 for :class:`Icms`) and that alone tripled the parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+# --------------------------------------------------------------------------------------------- ide
+
+
+@dataclass(frozen=True)
+class RefNF:
+    """A referenced model 1/1A (paper) NF, or producer's NF (refNFP)."""
+
+    cUF: str | None = None
+    AAMM: str | None = None
+    CNPJ: str | None = None
+    CPF: str | None = None
+    IE: str | None = None
+    mod: str | None = None
+    serie: str | None = None
+    nNF: str | None = None
+
+
+@dataclass(frozen=True)
+class RefECF:
+    mod: str | None = None
+    nECF: str | None = None
+    nCOO: str | None = None
+
+
+@dataclass(frozen=True)
+class NFRef:
+    """One referenced document (``ide/NFref``)."""
+
+    refNFe: str | None = None
+    refNFeSig: str | None = None
+    refNF: RefNF | None = None
+    refNFP: RefNF | None = None
+    refCTe: str | None = None
+    refECF: RefECF | None = None
+
+
+@dataclass(frozen=True)
+class Ide:
+    """Identification of the document (``ide``)."""
+
+    cUF: str | None = None
+    cNF: str | None = None
+    natOp: str | None = None
+    mod: str | None = None
+    serie: str | None = None
+    nNF: str | None = None
+    dhEmi: datetime | None = None
+    dhSaiEnt: datetime | None = None
+    dPrevEntrega: date | None = None
+    tpNF: str | None = None
+    idDest: str | None = None
+    cMunFG: str | None = None
+    cMunFGIBS: str | None = None
+    tpImp: str | None = None
+    tpEmis: str | None = None
+    cDV: str | None = None
+    tpAmb: str | None = None
+    finNFe: str | None = None
+    tpNFDebito: str | None = None
+    tpNFCredito: str | None = None
+    indFinal: str | None = None
+    indPres: str | None = None
+    indIntermed: str | None = None
+    cIndOp: str | None = None
+    procEmi: str | None = None
+    verProc: str | None = None
+    dhCont: datetime | None = None
+    xJust: str | None = None
+    NFref: tuple[NFRef, ...] = ()
+
+
+# ------------------------------------------------------------------------------------------ parties
+
+
+@dataclass(frozen=True)
+class Address:
+    """``enderEmit`` / ``enderDest``."""
+
+    xLgr: str | None = None
+    nro: str | None = None
+    xCpl: str | None = None
+    xBairro: str | None = None
+    cMun: str | None = None
+    xMun: str | None = None
+    UF: str | None = None
+    CEP: str | None = None
+    cPais: str | None = None
+    xPais: str | None = None
+    fone: str | None = None
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """``emit``: who issued the NF-e (CNPJ, or CPF for rural producers)."""
+
+    CNPJ: str | None = None
+    CPF: str | None = None
+    xNome: str | None = None
+    xFant: str | None = None
+    enderEmit: Address | None = None
+    IE: str | None = None
+    IEST: str | None = None
+    IM: str | None = None
+    CNAE: str | None = None
+    CRT: str | None = None
+    ISUFEmit: str | None = None
+
+    @property
+    def document(self) -> str | None:
+        return self.CNPJ or self.CPF
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """``dest``: CNPJ, CPF or idEstrangeiro (absent on an anonymous NFC-e)."""
+
+    CNPJ: str | None = None
+    CPF: str | None = None
+    idEstrangeiro: str | None = None
+    xNome: str | None = None
+    enderDest: Address | None = None
+    indIEDest: str | None = None
+    IE: str | None = None
+    ISUF: str | None = None
+    IM: str | None = None
+    email: str | None = None
+
+    @property
+    def document(self) -> str | None:
+        return self.CNPJ or self.CPF or self.idEstrangeiro
+
+
+@dataclass(frozen=True)
+class Location:
+    """``retirada`` / ``entrega``: a pickup or delivery place different from the parties' addresses."""
+
+    CNPJ: str | None = None
+    CPF: str | None = None
+    xNome: str | None = None
+    xLgr: str | None = None
+    nro: str | None = None
+    xCpl: str | None = None
+    xBairro: str | None = None
+    cMun: str | None = None
+    xMun: str | None = None
+    UF: str | None = None
+    CEP: str | None = None
+    cPais: str | None = None
+    xPais: str | None = None
+    fone: str | None = None
+    email: str | None = None
+    IE: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizedParty:
+    """``autXML``: someone allowed to download the XML."""
+
+    CNPJ: str | None = None
+    CPF: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True)
+class Product:
+    """``det/prod``."""
+
+    cProd: str | None = None
+    cEAN: str | None = None
+    cBarra: str | None = None
+    xProd: str | None = None
+    NCM: str | None = None
+    CEST: str | None = None
+    indEscala: str | None = None
+    CNPJFab: str | None = None
+    cBenef: str | None = None
+    EXTIPI: str | None = None
+    CFOP: str | None = None
+    uCom: str | None = None
+    qCom: Decimal | None = None
+    vUnCom: Decimal | None = None
+    vProd: Decimal | None = None
+    cEANTrib: str | None = None
+    cBarraTrib: str | None = None
+    uTrib: str | None = None
+    qTrib: Decimal | None = None
+    vUnTrib: Decimal | None = None
+    vFrete: Decimal | None = None
+    vSeg: Decimal | None = None
+    vDesc: Decimal | None = None
+    vOutro: Decimal | None = None
+    indTot: str | None = None
+    indBemMovelUsado: str | None = None
+    xPed: str | None = None
+    nItemPed: str | None = None
+    nFCI: str | None = None
+    nRECOPI: str | None = None
+    veicProd: VehicleProduct | None = None
+
+
+@dataclass(frozen=True)
+class VehicleProduct:
+    """``prod/veicProd`` (only the fields the totals rules need: tpOp=2 is direct billing)."""
+
+    tpOp: str | None = None
+    chassi: str | None = None
+
+
+@dataclass(frozen=True)
+class Icms:
+    """The one ICMS group present in ``imposto/ICMS`` (``group`` says which: ``ICMS00``, ``ICMSSN102``...).
+
+    Every group shares one flat set of optional fields: which ones are present depends on the group.
+    """
+
+    group: str = ""
+    orig: str | None = None
+    CST: str | None = None
+    CSOSN: str | None = None
+    modBC: str | None = None
+    pRedBC: Decimal | None = None
+    cBenefRBC: str | None = None
+    vBC: Decimal | None = None
+    pICMS: Decimal | None = None
+    vICMSOp: Decimal | None = None
+    pDif: Decimal | None = None
+    vICMSDif: Decimal | None = None
+    vICMS: Decimal | None = None
+    vBCFCP: Decimal | None = None
+    pFCP: Decimal | None = None
+    vFCP: Decimal | None = None
+    pFCPDif: Decimal | None = None
+    vFCPDif: Decimal | None = None
+    vFCPEfet: Decimal | None = None
+    modBCST: str | None = None
+    pMVAST: Decimal | None = None
+    pRedBCST: Decimal | None = None
+    vBCST: Decimal | None = None
+    pICMSST: Decimal | None = None
+    vICMSST: Decimal | None = None
+    vBCFCPST: Decimal | None = None
+    pFCPST: Decimal | None = None
+    vFCPST: Decimal | None = None
+    UFST: str | None = None
+    pBCOp: Decimal | None = None
+    vICMSDeson: Decimal | None = None
+    motDesICMS: str | None = None
+    indDeduzDeson: str | None = None
+    vICMSSTDeson: Decimal | None = None
+    motDesICMSST: str | None = None
+    vBCSTRet: Decimal | None = None
+    pST: Decimal | None = None
+    vICMSSubstituto: Decimal | None = None
+    vICMSSTRet: Decimal | None = None
+    vBCFCPSTRet: Decimal | None = None
+    pFCPSTRet: Decimal | None = None
+    vFCPSTRet: Decimal | None = None
+    vBCSTDest: Decimal | None = None
+    vICMSSTDest: Decimal | None = None
+    pRedBCEfet: Decimal | None = None
+    vBCEfet: Decimal | None = None
+    pICMSEfet: Decimal | None = None
+    vICMSEfet: Decimal | None = None
+    qBCMono: Decimal | None = None
+    adRemICMS: Decimal | None = None
+    vICMSMono: Decimal | None = None
+    vICMSMonoOp: Decimal | None = None
+    vICMSMonoDif: Decimal | None = None
+    qBCMonoReten: Decimal | None = None
+    adRemICMSReten: Decimal | None = None
+    vICMSMonoReten: Decimal | None = None
+    pRedAdRem: Decimal | None = None
+    motRedAdRem: str | None = None
+    qBCMonoDif: Decimal | None = None
+    adRemICMSDif: Decimal | None = None
+    qBCMonoRet: Decimal | None = None
+    adRemICMSRet: Decimal | None = None
+    vICMSMonoRet: Decimal | None = None
+    pCredSN: Decimal | None = None
+    vCredICMSSN: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IcmsUfDest:
+    """``imposto/ICMSUFDest``: interstate sale to a final consumer (DIFAL)."""
+
+    vBCUFDest: Decimal | None = None
+    vBCFCPUFDest: Decimal | None = None
+    pFCPUFDest: Decimal | None = None
+    pICMSUFDest: Decimal | None = None
+    pICMSInter: Decimal | None = None
+    pICMSInterPart: Decimal | None = None
+    vFCPUFDest: Decimal | None = None
+    vICMSUFDest: Decimal | None = None
+    vICMSUFRemet: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Ipi:
+    """``imposto/IPI``; ``group`` is ``IPITrib`` or ``IPINT``."""
+
+    CNPJProd: str | None = None
+    cSelo: str | None = None
+    qSelo: str | None = None
+    cEnq: str | None = None
+    group: str = ""
+    CST: str | None = None
+    vBC: Decimal | None = None
+    pIPI: Decimal | None = None
+    qUnid: Decimal | None = None
+    vUnid: Decimal | None = None
+    vIPI: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Ii:
+    """``imposto/II`` (import duty)."""
+
+    vBC: Decimal | None = None
+    vDespAdu: Decimal | None = None
+    vII: Decimal | None = None
+    vIOF: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Pis:
+    """``imposto/PIS`` (``group``: PISAliq, PISQtde, PISNT, PISOutr) or ``PISST`` (group ``""``)."""
+
+    group: str = ""
+    CST: str | None = None
+    vBC: Decimal | None = None
+    pPIS: Decimal | None = None
+    qBCProd: Decimal | None = None
+    vAliqProd: Decimal | None = None
+    vPIS: Decimal | None = None
+    indSomaPISST: str | None = None
+
+
+@dataclass(frozen=True)
+class Cofins:
+    """``imposto/COFINS`` (``group``: COFINSAliq, COFINSQtde, COFINSNT, COFINSOutr) or ``COFINSST``."""
+
+    group: str = ""
+    CST: str | None = None
+    vBC: Decimal | None = None
+    pCOFINS: Decimal | None = None
+    qBCProd: Decimal | None = None
+    vAliqProd: Decimal | None = None
+    vCOFINS: Decimal | None = None
+    indSomaCOFINSST: str | None = None
+
+
+@dataclass(frozen=True)
+class Issqn:
+    """``imposto/ISSQN`` (service items)."""
+
+    vBC: Decimal | None = None
+    vAliq: Decimal | None = None
+    vISSQN: Decimal | None = None
+    cMunFG: str | None = None
+    cListServ: str | None = None
+    vDeducao: Decimal | None = None
+    vOutro: Decimal | None = None
+    vDescIncond: Decimal | None = None
+    vDescCond: Decimal | None = None
+    vISSRet: Decimal | None = None
+    indISS: str | None = None
+    cServico: str | None = None
+    cMun: str | None = None
+    cPais: str | None = None
+    nProcesso: str | None = None
+    indIncentivo: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectiveTax:
+    """``imposto/IS`` (Imposto Seletivo, tax reform)."""
+
+    CSTIS: str | None = None
+    cClassTribIS: str | None = None
+    vBCIS: Decimal | None = None
+    pIS: Decimal | None = None
+    adRemIS: Decimal | None = None
+    uTrib: str | None = None
+    qTrib: Decimal | None = None
+    vIS: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsRate:
+    """``gIBSUF`` / ``gIBSMun`` / ``gCBS`` inside ``gIBSCBS``: one rate and its value."""
+
+    pIBSUF: Decimal | None = None
+    vIBSUF: Decimal | None = None
+    pIBSMun: Decimal | None = None
+    vIBSMun: Decimal | None = None
+    pCBS: Decimal | None = None
+    vCBS: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsValues:
+    """``IBSCBS/gIBSCBS``: base and the IBS (state + municipal) and CBS values of the item."""
+
+    vBC: Decimal | None = None
+    gIBSUF: IbsCbsRate | None = None
+    gIBSMun: IbsCbsRate | None = None
+    vIBS: Decimal | None = None
+    gCBS: IbsCbsRate | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsMono:
+    """``IBSCBS/gIBSCBSMono``: the item totals of single-phase (monofásico) IBS/CBS."""
+
+    vTotIBSMonoItem: Decimal | None = None
+    vTotCBSMonoItem: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbs:
+    """``imposto/IBSCBS`` (tax reform, NT 2025.002)."""
+
+    CST: str | None = None
+    cClassTrib: str | None = None
+    indDoacao: str | None = None
+    gIBSCBS: IbsCbsValues | None = None
+    gIBSCBSMono: IbsCbsMono | None = None
+
+
+@dataclass(frozen=True)
+class Taxes:
+    """``det/imposto``."""
+
+    vTotTrib: Decimal | None = None
+    ICMS: Icms | None = None
+    IPI: Ipi | None = None
+    II: Ii | None = None
+    ISSQN: Issqn | None = None
+    PIS: Pis | None = None
+    PISST: Pis | None = None
+    COFINS: Cofins | None = None
+    COFINSST: Cofins | None = None
+    ICMSUFDest: IcmsUfDest | None = None
+    IS: SelectiveTax | None = None
+    IBSCBS: IbsCbs | None = None
+
+
+@dataclass(frozen=True)
+class IpiDevol:
+    vIPIDevol: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ReturnedTaxes:
+    """``det/impostoDevol``: IPI returned on a devolução."""
+
+    pDevol: Decimal | None = None
+    IPI: IpiDevol | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One ``det`` item."""
+
+    nItem: int | None = None
+    prod: Product | None = None
+    imposto: Taxes | None = None
+    impostoDevol: ReturnedTaxes | None = None
+    infAdProd: str | None = None
+    vItem: Decimal | None = None
+
+
+# -------------------------------------------------------------------------------------------- totals
+
+
+@dataclass(frozen=True)
+class IcmsTotal:
+    """``total/ICMSTot``."""
+
+    vBC: Decimal | None = None
+    vICMS: Decimal | None = None
+    vICMSDeson: Decimal | None = None
+    vFCPUFDest: Decimal | None = None
+    vICMSUFDest: Decimal | None = None
+    vICMSUFRemet: Decimal | None = None
+    vFCP: Decimal | None = None
+    vBCST: Decimal | None = None
+    vST: Decimal | None = None
+    vFCPST: Decimal | None = None
+    vFCPSTRet: Decimal | None = None
+    qBCMono: Decimal | None = None
+    vICMSMono: Decimal | None = None
+    qBCMonoReten: Decimal | None = None
+    vICMSMonoReten: Decimal | None = None
+    qBCMonoRet: Decimal | None = None
+    vICMSMonoRet: Decimal | None = None
+    vProd: Decimal | None = None
+    vFrete: Decimal | None = None
+    vSeg: Decimal | None = None
+    vDesc: Decimal | None = None
+    vII: Decimal | None = None
+    vIPI: Decimal | None = None
+    vIPIDevol: Decimal | None = None
+    vPIS: Decimal | None = None
+    vCOFINS: Decimal | None = None
+    vOutro: Decimal | None = None
+    vNF: Decimal | None = None
+    vTotTrib: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IssqnTotal:
+    """``total/ISSQNtot``."""
+
+    vServ: Decimal | None = None
+    vBC: Decimal | None = None
+    vISS: Decimal | None = None
+    vPIS: Decimal | None = None
+    vCOFINS: Decimal | None = None
+    dCompet: date | None = None
+    vDeducao: Decimal | None = None
+    vOutro: Decimal | None = None
+    vDescIncond: Decimal | None = None
+    vDescCond: Decimal | None = None
+    vISSRet: Decimal | None = None
+    cRegTrib: str | None = None
+
+
+@dataclass(frozen=True)
+class WithheldTaxes:
+    """``total/retTrib``."""
+
+    vRetPIS: Decimal | None = None
+    vRetCOFINS: Decimal | None = None
+    vRetCSLL: Decimal | None = None
+    vBCIRRF: Decimal | None = None
+    vIRRF: Decimal | None = None
+    vBCRetPrev: Decimal | None = None
+    vRetPrev: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SelectiveTaxTotal:
+    """``total/ISTot``."""
+
+    vIS: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsGroupTotal:
+    """``gIBSUF``, ``gIBSMun``, ``gIBS`` and ``gCBS`` inside ``IBSCBSTot`` share these fields."""
+
+    vDif: Decimal | None = None
+    vDevTrib: Decimal | None = None
+    vIBSUF: Decimal | None = None
+    vIBSMun: Decimal | None = None
+    vIBS: Decimal | None = None
+    vCBS: Decimal | None = None
+    vCredPres: Decimal | None = None
+    vCredPresCondSus: Decimal | None = None
+    gIBSUF: IbsCbsGroupTotal | None = None
+    gIBSMun: IbsCbsGroupTotal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsMonoTotal:
+    """``IBSCBSTot/gMono``."""
+
+    vIBSMono: Decimal | None = None
+    vCBSMono: Decimal | None = None
+    vIBSMonoReten: Decimal | None = None
+    vCBSMonoReten: Decimal | None = None
+    vIBSMonoRet: Decimal | None = None
+    vCBSMonoRet: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class IbsCbsTotal:
+    """``total/IBSCBSTot`` (tax reform)."""
+
+    vBCIBSCBS: Decimal | None = None
+    gIBS: IbsCbsGroupTotal | None = None
+    gCBS: IbsCbsGroupTotal | None = None
+    gMono: IbsCbsMonoTotal | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """``total``."""
+
+    ICMSTot: IcmsTotal | None = None
+    ISSQNtot: IssqnTotal | None = None
+    retTrib: WithheldTaxes | None = None
+    ISTot: SelectiveTaxTotal | None = None
+    IBSCBSTot: IbsCbsTotal | None = None
+    vNFTot: Decimal | None = None
+
+
+# ----------------------------------------------------------------------------------------- transport
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """``transp/transporta``."""
+
+    CNPJ: str | None = None
+    CPF: str | None = None
+    xNome: str | None = None
+    IE: str | None = None
+    xEnder: str | None = None
+    xMun: str | None = None
+    UF: str | None = None
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """``veicTransp`` / ``reboque``."""
+
+    placa: str | None = None
+    UF: str | None = None
+    RNTC: str | None = None
+
+
+@dataclass(frozen=True)
+class Seal:
+    nLacre: str | None = None
+
+
+@dataclass(frozen=True)
+class Volume:
+    """``transp/vol``."""
+
+    qVol: str | None = None
+    esp: str | None = None
+    marca: str | None = None
+    nVol: str | None = None
+    pesoL: Decimal | None = None
+    pesoB: Decimal | None = None
+    lacres: tuple[Seal, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transport:
+    """``transp``."""
+
+    modFrete: str | None = None
+    transporta: Carrier | None = None
+    veicTransp: Vehicle | None = None
+    reboque: tuple[Vehicle, ...] = ()
+    vagao: str | None = None
+    balsa: str | None = None
+    vol: tuple[Volume, ...] = ()
+
+
+# ------------------------------------------------------------------------------------------ payment
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """``cobr/fat``."""
+
+    nFat: str | None = None
+    vOrig: Decimal | None = None
+    vDesc: Decimal | None = None
+    vLiq: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Installment:
+    """``cobr/dup``."""
+
+    nDup: str | None = None
+    dVenc: date | None = None
+    vDup: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Billing:
+    """``cobr``."""
+
+    fat: Invoice | None = None
+    dup: tuple[Installment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Card:
+    """``detPag/card``."""
+
+    tpIntegra: str | None = None
+    CNPJ: str | None = None
+    tBand: str | None = None
+    cAut: str | None = None
+    CNPJReceb: str | None = None
+    idTermPag: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentDetail:
+    """``pag/detPag``."""
+
+    indPag: str | None = None
+    tPag: str | None = None
+    xPag: str | None = None
+    vPag: Decimal | None = None
+    dPag: date | None = None
+    CNPJPag: str | None = None
+    UFPag: str | None = None
+    card: Card | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    """``pag``."""
+
+    detPag: tuple[PaymentDetail, ...] = ()
+    vTroco: Decimal | None = None
+
+
+# -------------------------------------------------------------------------------------------- other
+
+
+@dataclass(frozen=True)
+class Intermediary:
+    """``infIntermed``: the marketplace or platform the sale went through."""
+
+    CNPJ: str | None = None
+    idCadIntTran: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    xCampo: str | None = None
+    xTexto: str | None = None
+
+
+@dataclass(frozen=True)
+class AdditionalInfo:
+    """``infAdic``."""
+
+    infAdFisco: str | None = None
+    infCpl: str | None = None
+    obsCont: tuple[Observation, ...] = ()
+    obsFisco: tuple[Observation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """``compra``: the buyer's purchase order references."""
+
+    xNEmp: str | None = None
+    xPed: str | None = None
+    xCont: str | None = None
+
+
+@dataclass(frozen=True)
+class TechnicalResponsible:
+    """``infRespTec``."""
+
+    CNPJ: str | None = None
+    xContato: str | None = None
+    email: str | None = None
+    fone: str | None = None
+    idCSRT: str | None = None
+    hashCSRT: str | None = None
+
+
+@dataclass(frozen=True)
+class Supplement:
+    """``infNFeSupl`` (NFC-e QR code)."""
+
+    qrCode: str | None = None
+    urlChave: str | None = None
+
+
+@dataclass(frozen=True)
+class InfNFe:
+    """``infNFe``: the signed content of the NF-e."""
+
+    Id: str | None = None
+    versao: str | None = None
+    ide: Ide | None = None
+    emit: Emitter | None = None
+    dest: Recipient | None = None
+    retirada: Location | None = None
+    entrega: Location | None = None
+    autXML: tuple[AuthorizedParty, ...] = ()
+    det: tuple[Item, ...] = ()
+    total: Totals | None = None
+    transp: Transport | None = None
+    cobr: Billing | None = None
+    pag: Payment | None = None
+    infIntermed: Intermediary | None = None
+    infAdic: AdditionalInfo | None = None
+    compra: Purchase | None = None
+    infRespTec: TechnicalResponsible | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """``protNFe/infProt``: SEFAZ's answer that authorised (or denied) the NF-e."""
+
+    Id: str | None = None
+    tpAmb: str | None = None
+    verAplic: str | None = None
+    chNFe: str | None = None
+    dhRecbto: datetime | None = None
+    nProt: str | None = None
+    digVal: str | None = None
+    cStat: str | None = None
+    xMotivo: str | None = None
+    cMsg: str | None = None
+    xMsg: str | None = None
+
+    @property
+    def authorized(self) -> bool:
+        """cStat 100 (authorised) or 150 (authorised late)."""
+        return self.cStat in {"100", "150"}
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """A value the parser could not convert to its type (kept as None in the model)."""
+
+    xpath: str
+    value: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class NFeDocument:
+    """An NF-e or NFC-e as read from an ``NFe`` or ``nfeProc`` document.
+
+    ``raw`` is the exact input; ``root_tag`` says which envelope it came in. ``issues`` lists values
+    the parser could not convert (validation reports them).
+    """
+
+    raw: bytes
+    root_tag: str
+    infNFe: InfNFe
+    infNFeSupl: Supplement | None = None
+    protocol: Protocol | None = None
+    issues: tuple[ParseIssue, ...] = ()
+    source: str | None = None
+
+    @property
+    def access_key(self) -> str | None:
+        """The 44 characters of ``infNFe/@Id`` after ``NFe`` (not judged here)."""
+        identifier = self.infNFe.Id
+        if identifier and identifier.startswith("NFe"):
+            return identifier[3:]
+        return identifier
+
+    @property
+    def ide(self) -> Ide:
+        return self.infNFe.ide or Ide()
+
+    @property
+    def emit(self) -> Emitter:
+        return self.infNFe.emit or Emitter()
+
+    @property
+    def dest(self) -> Recipient | None:
+        return self.infNFe.dest
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return self.infNFe.det
+
+    @property
+    def totals(self) -> IcmsTotal:
+        total = self.infNFe.total
+        return (total.ICMSTot if total else None) or IcmsTotal()
+
+    @property
+    def model(self) -> str | None:
+        return self.ide.mod
+
+    @property
+    def is_nfce(self) -> bool:
+        return self.ide.mod == "65"
