@@ -44,6 +44,16 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """One entry of the table of finding codes (README): the code, its SEFAZ code, its meaning."""
+
+    code: str
+    sefaz: str | None
+    severity: Severity
+    description: str
+
+
 class ValidationFailed(Exception):
     """Raised by :meth:`Report.raise_for_errors` only: the caller asked for an exception."""
 

@@ -196,6 +196,14 @@ def load_bytes(data: bytes, *, name: str | None = None) -> XmlDocument:
     )
 
 
+def parse_fragment(data: bytes) -> etree._Element:
+    """Parse bytes this library produced itself (a serialised subtree) with the same hardened parser.
+
+    Used where an element must become a root of its own, e.g. before canonicalisation (see signature.py).
+    """
+    return etree.fromstring(data, _parser())
+
+
 def _has_processing_instruction(data: bytes) -> bool:
     """True when ``data`` holds a processing instruction other than the XML declaration."""
     start = 0

@@ -1,0 +1,1 @@
+"""Rules of this family (filled in by its own change)."""
