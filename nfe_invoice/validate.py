@@ -1,0 +1,195 @@
+"""Validation: load -> envelope checks -> XSD -> parse -> signature -> business rules -> Report.
+
+``validate()`` never raises because a document is bad. Input that cannot be read at all becomes a
+single error finding (its exception's code), so batch callers always get a report per document.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from . import schema
+from .errors import InputError
+from .events import CANCEL_CODES, Cancellation, cancellation_findings
+from .findings import CodeInfo, Finding, Report, Severity
+from .model import NFeDocument
+from .parse import Envelope, locate, parse_document
+from .rules import RuleContext, rule_codes, run_rules
+from .signature import SIGNATURE_CODES, TrustStore, load_trust_store, verify_signature
+from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load
+
+DOCUMENT_CODES: Final = (
+    CodeInfo("document.comment", None, Severity.ERROR,
+             "comments or processing instructions in the document (a real NF-e has none; they can hide values)"),
+    CodeInfo("document.prefix", "404", Severity.ERROR, "namespace prefixes are not allowed in an NF-e"),
+    CodeInfo("document.encoding", "402", Severity.ERROR, "the XML is not declared as UTF-8"),
+    CodeInfo("document.whitespace", "588", Severity.WARNING,
+             "line breaks or tabs between tags (SEFAZ rejects them; a signed document was re-formatted)"),
+    CodeInfo("document.unconvertible", "225", Severity.ERROR, "a value cannot be read as its type"),
+)
+
+INPUT_CODES: Final = (
+    CodeInfo("input.source", None, Severity.ERROR, "the source is not bytes, a path or a binary file, or unreadable"),
+    CodeInfo("input.empty", None, Severity.ERROR, "the input is empty"),
+    CodeInfo("input.too_large", "214", Severity.ERROR, "the input is larger than the size limit"),
+    CodeInfo("input.hostile", None, Severity.ERROR, "DOCTYPE or entity declarations (refused as hostile)"),
+    CodeInfo("input.malformed", None, Severity.ERROR, "not well-formed XML"),
+    CodeInfo("input.not_nfe", None, Severity.ERROR, "well-formed XML that is not an NF-e"),
+    CodeInfo("input.namespace", None, Severity.ERROR, "the root is not in the NF-e namespace"),
+    CodeInfo("input.root", None, Severity.ERROR, "the root element is neither NFe nor nfeProc"),
+    CodeInfo("input.layout", None, Severity.ERROR, "a layout other than 4.00"),
+)
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """Everything that tunes validation; the defaults are the safe ones."""
+
+    trust_store: TrustStore | None = None
+    now: datetime | None = None
+    schema_dir: Path | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    check_signature: bool = True
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A report together with what was read (``document`` is None when the input could not be read)."""
+
+    report: Report
+    document: NFeDocument | None
+
+
+def all_codes() -> list[CodeInfo]:
+    """Every finding code validation can produce (the README table is generated from this)."""
+    return [
+        *INPUT_CODES,
+        *DOCUMENT_CODES,
+        *schema.SCHEMA_CODES,
+        *SIGNATURE_CODES,
+        *rule_codes(),
+        *CANCEL_CODES,
+    ]
+
+
+def validate(
+    source: object,
+    *,
+    trust_store: TrustStore | str | os.PathLike[str] | None = None,
+    now: datetime | None = None,
+    schema_dir: str | os.PathLike[str] | None = None,
+    cancellations: Iterable[Cancellation] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Report:
+    """Validate one NF-e and return its :class:`Report` (never raises because the document is bad).
+
+    ``now`` is the reference clock for the receipt-time rules when the document has no protocol; it is
+    never the wall clock by default, so a valid NF-e stays valid. ``trust_store`` (roots PEM, or a loaded
+    :class:`TrustStore`) turns on the chain-of-trust check. ``cancellations`` are cancellation events
+    (see :mod:`nfe_invoice.events`) the caller has for this or other documents.
+    """
+    store = trust_store if isinstance(trust_store, TrustStore | None) else load_trust_store(trust_store)
+    options = ValidationOptions(
+        trust_store=store,
+        now=now,
+        schema_dir=Path(schema_dir) if schema_dir is not None else None,
+        max_bytes=max_bytes,
+    )
+    return validate_full(source, options, cancellations=cancellations).report
+
+
+def validate_full(
+    source: object, options: ValidationOptions, *, cancellations: Iterable[Cancellation] = ()
+) -> Validated:
+    """Validate and also return the parsed document, for callers that go on to map it (CLI, batch)."""
+    name = os.fspath(source) if isinstance(source, str | os.PathLike) else getattr(source, "name", None)
+    try:
+        xml_document = load(source, max_bytes=options.max_bytes)
+        envelope = locate(xml_document)
+    except InputError as exc:
+        finding = Finding(code=exc.code, severity=Severity.ERROR, message=exc.message, line=exc.line)
+        return Validated(Report.of([finding], source=name if isinstance(name, str) else None), None)
+    return _validate_loaded(xml_document, envelope, options, cancellations)
+
+
+def _validate_loaded(
+    xml_document: XmlDocument,
+    envelope: Envelope,
+    options: ValidationOptions,
+    cancellations: Iterable[Cancellation],
+) -> Validated:
+    findings: list[Finding] = list(_envelope_findings(xml_document))
+    findings.extend(schema.validate_schema(xml_document, envelope.root_tag, options.schema_dir))
+    document = parse_document(xml_document, envelope)
+    findings.extend(
+        Finding(
+            code="document.unconvertible",
+            severity=Severity.ERROR,
+            message=f"{issue.value!r} is not {issue.expected}",
+            sefaz="225",
+            xpath=issue.xpath,
+        )
+        for issue in document.issues
+    )
+    digest_value = None
+    facts: dict[str, Any] = {}
+    if options.check_signature:
+        result = verify_signature(
+            xml_document,
+            envelope,
+            emitted_at=document.ide.dhEmi,
+            emitter_cnpj=document.emit.CNPJ,
+            trust_store=options.trust_store,
+        )
+        findings.extend(result.findings)
+        digest_value = result.digest_value
+        if result.certificate is not None:
+            facts["certificate"] = result.certificate
+    prefix = element_path(envelope.inf_nfe)
+    protocol = document.protocol
+    now = protocol.dhRecbto if protocol is not None and protocol.dhRecbto is not None else options.now
+    context = RuleContext(now=now, prefix=prefix, digest_value=digest_value)
+    findings.extend(run_rules(document, context))
+    findings.extend(cancellation_findings(xml_document, envelope, document, cancellations))
+    report = Report.of(findings, access_key=document.access_key, source=xml_document.name, facts=facts)
+    return Validated(report, document)
+
+
+def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
+    """Checks on the bytes themselves, before any structure is judged."""
+    if document.has_comments or document.has_pis:
+        what = "comments" if document.has_comments else "processing instructions"
+        yield Finding(
+            code="document.comment",
+            severity=Severity.ERROR,
+            message=f"the document contains {what}; a real NF-e has none, and they can hide or split values",
+        )
+    raw = document.raw
+    if b"xmlns:" in raw:
+        yield Finding(
+            code="document.prefix",
+            severity=Severity.ERROR,
+            message="the document declares a namespace prefix; NF-e allows only the default namespaces",
+            sefaz="404",
+        )
+    encoding = document.tree.docinfo.encoding
+    if encoding and encoding.upper().replace("_", "-") not in {"UTF-8", "UTF8"}:
+        yield Finding(
+            code="document.encoding",
+            severity=Severity.ERROR,
+            message=f"the XML is declared as {encoding}; NF-e must be UTF-8",
+            sefaz="402",
+        )
+    if b">\n" in raw or b">\r" in raw or b">\t" in raw or b"> <" in raw:
+        yield Finding(
+            code="document.whitespace",
+            severity=Severity.WARNING,
+            message="line breaks, tabs or spaces between tags: SEFAZ rejects them (588), so this copy was "
+            "re-formatted after it was issued",
+            sefaz="588",
+        )
