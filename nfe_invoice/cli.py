@@ -110,7 +110,7 @@ _WORKER_EVENTS: list[Cancellation] = []
 
 
 def _init_worker(options: ValidationOptions, events: list[Cancellation]) -> None:
-    global _WORKER_OPTIONS, _WORKER_EVENTS  # noqa: PLW0603 - per-process state of a worker pool
+    global _WORKER_OPTIONS, _WORKER_EVENTS
     _WORKER_OPTIONS, _WORKER_EVENTS = options, events
 
 

@@ -38,15 +38,14 @@ _ATTRIBUTES: Final[dict[type, tuple[str, ...]]] = {
 
 
 class _Spec:
-    """How to read one model class: its child elements by Clark name, its attributes, its defaults."""
+    """How to read one model class: its child elements by Clark name and its attributes."""
 
-    __slots__ = ("attributes", "cls", "defaults", "elements", "has_group", "tuple_fields")
+    __slots__ = ("attributes", "cls", "elements", "has_group", "tuple_fields")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
         self.elements: dict[str, tuple[str, int, _Spec | None]] = {}
         self.attributes: tuple[tuple[str, int], ...] = ()
-        self.defaults: dict[str, Any] = {}
         self.tuple_fields: tuple[str, ...] = ()
         self.has_group = False
 
@@ -79,7 +78,6 @@ def _spec(cls: type) -> _Spec:
     attribute_names = _ATTRIBUTES.get(cls, ())
     attributes: list[tuple[str, int]] = []
     for field in dataclasses.fields(cls):
-        spec.defaults[field.name] = field.default
         kind, sub = _kind_of(hints[field.name])
         if field.name in attribute_names:
             attributes.append((field.name, kind))
@@ -117,38 +115,54 @@ def _convert(kind: int, text: str, element: etree._Element, issues: list[model.P
     return None
 
 
-def _new(spec: _Spec, values: dict[str, Any]) -> Any:
-    """Make a frozen model instance without calling its ``__init__`` (see the note in model.py).
+# Decimal("...") costs ~0.4 us and NF-e documents repeat the same few strings ("0.00", "18.0000", "1.6500")
+# many times; Decimals are immutable, so sharing one instance per string is safe. Bounded: cleared when full.
+_DECIMALS: dict[str, Decimal] = {}
+_DECIMALS_MAX: Final = 4096
 
-    Every field is set (defaults first), so the object is indistinguishable from one built normally.
-    """
-    instance = object.__new__(spec.cls)
-    state = instance.__dict__
-    state.update(spec.defaults)
-    state.update(values)
-    return instance
+
+def _decimal(text: str, element: etree._Element, issues: list[model.ParseIssue]) -> Decimal | None:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        _issue(_DEC, text, element, issues)
+        return None
+    if len(_DECIMALS) >= _DECIMALS_MAX:
+        _DECIMALS.clear()
+    _DECIMALS[text] = number
+    return number
 
 
 def _read(spec: _Spec, element: etree._Element, issues: list[model.ParseIssue]) -> Any:
     values: dict[str, Any] = {}
-    for name, kind in spec.attributes:
-        text = element.get(name)
-        if text is not None:
-            values[name] = text if kind == _STR else _convert(kind, text, element, issues)
+    if spec.attributes:
+        for name, kind in spec.attributes:
+            text = element.get(name)
+            if text is not None:
+                values[name] = text if kind == _STR else _convert(kind, text, element, issues)
     _read_children(spec, element, values, issues)
-    for name in spec.tuple_fields:
-        found = values.get(name)
-        if found is not None:
-            values[name] = tuple(found)
-    return _new(spec, values)
+    if spec.tuple_fields:
+        for name in spec.tuple_fields:
+            found = values.get(name)
+            if found is not None:
+                values[name] = tuple(found)
+    # Make the frozen instance without its __init__ (see the note in model.py): ``values`` becomes its
+    # __dict__, and a field absent from it reads its default from the class attribute a dataclass keeps for
+    # every default (None or ()), so the object compares, hashes and prints like one built normally.
+    instance: Any = object.__new__(spec.cls)
+    object.__setattr__(instance, "__dict__", values)
+    return instance
 
 
 def _read_children(
     spec: _Spec, element: etree._Element, values: dict[str, Any], issues: list[model.ParseIssue]
 ) -> None:
     elements = spec.elements
+    decimals = _DECIMALS
     for child in element:
-        entry = elements.get(child.tag)  # type: ignore[call-overload]
+        entry = elements.get(child.tag)
         if entry is None:
             # A choice group (ICMS00, PISAliq, IPITrib...): its fields belong to the same model object.
             if spec.has_group and len(child) and "group" not in values:
@@ -156,22 +170,16 @@ def _read_children(
                 _read_children(spec, child, values, issues)
             continue
         name, kind, sub = entry
-        if kind == _STR:
-            values[name] = child.text or ""
-        elif kind == _DEC:
+        if kind == _DEC:
             text = child.text or ""
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                number = None
-            if number is None or not number.is_finite():
-                _issue(kind, text, child, issues)
-                number = None
-            values[name] = number
+            number = decimals.get(text)
+            values[name] = number if number is not None else _decimal(text, child, issues)
+        elif kind == _STR:
+            values[name] = child.text or ""
         elif kind == _MODEL:
-            values[name] = _read(typing.cast(_Spec, sub), child, issues)
+            values[name] = _read(sub, child, issues)  # type: ignore[arg-type]
         elif kind == _TUPLE:
-            item = _read(typing.cast(_Spec, sub), child, issues)
+            item = _read(sub, child, issues)  # type: ignore[arg-type]
             previous = values.get(name)
             if previous is None:
                 values[name] = [item]

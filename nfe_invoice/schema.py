@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
+import typing
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from lxml import etree
 
@@ -104,7 +106,7 @@ def validate_schema(
     if schema.validate(document.tree):
         return []
     findings = []
-    for entry in list(schema.error_log)[:MAX_FINDINGS]:
+    for entry in list(typing.cast(Iterable[Any], schema.error_log))[:MAX_FINDINGS]:
         xpath = None
         if entry.path:
             try:

@@ -22,7 +22,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from lxml import etree
 
@@ -183,7 +183,7 @@ def load_bytes(data: bytes, *, name: str | None = None) -> XmlDocument:
         raise MalformedXmlError(f"not well-formed XML: {exc}") from exc
     if root is None:
         raise MalformedXmlError("not well-formed XML: no root element")
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack DocInfo.doctype
     # Other encodings (UTF-16) slip past the byte scan; the parsed tree still tells.
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise HostileXmlError()

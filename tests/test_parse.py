@@ -157,7 +157,7 @@ def test_documents_that_are_not_nfe_4_00(raw: bytes, error: type[Exception], mes
 
 
 def test_vtex_documentation_example_is_refused_as_old_layout() -> None:
-    with pytest.raises(errors.UnsupportedLayoutError, match="1.10"):
+    with pytest.raises(errors.UnsupportedLayoutError, match=r"1\.10"):
         parse(FIXTURES / "bad" / "vtex_docs_example_nfe_v1.10.xml")
 
 

@@ -121,7 +121,7 @@ def build(
     return body + calc_check_digit(body)
 
 
-def format(value: str) -> str:  # noqa: A001 - the verb shared by every identifier module
+def format(value: str) -> str:
     """Groups of four characters, as printed on a DANFE."""
     key = compact(value)
     return " ".join(key[index : index + 4] for index in range(0, len(key), 4))

@@ -72,7 +72,7 @@ def base(value: str) -> str:
     return compact(value)[:8]
 
 
-def format(value: str) -> str:  # noqa: A001 - the verb shared by every identifier module
+def format(value: str) -> str:
     """``12.ABC.345/01DE-35`` style."""
     number = compact(value)
     return f"{number[:2]}.{number[2:5]}.{number[5:8]}/{number[8:12]}-{number[12:]}"

@@ -50,6 +50,6 @@ def is_valid(value: object) -> bool:
     return True
 
 
-def format(value: str) -> str:  # noqa: A001 - the verb shared by every identifier module
+def format(value: str) -> str:
     number = compact(value)
     return f"{number[:3]}.{number[3:6]}.{number[6:9]}-{number[9:]}"

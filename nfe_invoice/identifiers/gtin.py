@@ -49,5 +49,5 @@ def is_valid(value: object) -> bool:
     return True
 
 
-def format(value: str) -> str:  # noqa: A001 - the verb shared by every identifier module
+def format(value: str) -> str:
     return compact(value)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..findings import Finding
+from ..findings import CodeInfo, Finding
 from ..model import NFeDocument
-from . import base
-from ..findings import CodeInfo
-from .base import Rule, RuleContext
 
-# Importing a family registers its rules (order = the order findings are produced in).
-from . import keys, identities, dates, items, totals, reform, payments, nfce, protocol  # noqa: E402, I001
+# Importing a family registers its rules (alphabetical; a report sorts findings by severity anyway).
+from . import base, dates, identities, items, keys, nfce, payments, protocol, reform, totals  # noqa: F401
+from .base import Rule, RuleContext
 
 RULES: tuple[Rule, ...] = tuple(base.REGISTRY)
 

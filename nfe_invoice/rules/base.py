@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from ..findings import CodeInfo, Finding, Severity
+from ..findings import Finding, Severity
 from ..model import NFeDocument
 
 CENT: Final = Decimal("0.01")
