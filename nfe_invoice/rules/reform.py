@@ -1,1 +1,310 @@
-"""Rules of this family (filled in by its own change)."""
+"""Tax reform (IBS, CBS, IS): the item total vItem, vNFTot, and the ISTot/IBSCBSTot groups.
+
+Source: NT 2025.002-RTC v1.31 §7 (rules VB01-10/20, W31, W33, W34, W35..W56, W60), as transcribed in
+``shared/sefaz/offline-rules.md`` §E and §K; codes and texts in ``shared/sefaz/rejection-codes.tsv``.
+
+Severity follows the NT: rules it marks "Implementação futura" (VB01-10/20 = 1105, W33-10 = 1075,
+W60-05 = 1004, W60-10 = 1094) are warnings, since SEFAZ does not reject on them yet; the others
+("Obrig.") are errors. Totals are exact to the cent. Item sums come from :func:`._sums.sums_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from ..findings import Finding, Severity
+from ..model import IbsCbsTotal, Item, NFeDocument, Totals
+from ._sums import describe_terms, guarded, sums_of
+from .base import ZERO, RuleContext, cents, finding, rule
+
+#: NT 2025.002 VB01-10 Exceção 1: in 2025 and 2026 vItem does not add vIBS, vCBS, vIS and the
+#: single-phase IBS/CBS item totals (the test years, when those taxes are informed but not charged).
+LAST_TEST_YEAR: Final = 2026
+
+
+def _signed_terms(item: Item, *, with_reform: bool) -> list[tuple[str, Decimal, int]]:
+    """The terms of vItem (VB01-10, or VB01-20 for tpOp=2) as ``(name, value, sign)``, vICMSDeson aside.
+
+    ``vServ`` has no item field: a service item's value is its vProd, which is already the first term.
+    """
+    prod = item.prod
+    taxes = item.imposto
+    icms = taxes.ICMS if taxes else None
+    vehicle = prod is not None and prod.veicProd is not None and prod.veicProd.tpOp == "2"
+    terms: list[tuple[str, Decimal | None, int]] = []
+    if prod is not None:
+        terms += [("vProd", prod.vProd, 1), ("vDesc", prod.vDesc, -1)]
+    if icms is not None and not vehicle:
+        terms += [("vICMSST", icms.vICMSST, 1), ("vICMSMonoReten", icms.vICMSMonoReten, 1),
+                  ("vFCPST", icms.vFCPST, 1)]
+    if prod is not None:
+        terms += [("vFrete", prod.vFrete, 1), ("vSeg", prod.vSeg, 1), ("vOutro", prod.vOutro, 1)]
+    if taxes is not None:
+        terms += [("vII", taxes.II.vII if taxes.II else None, 1),
+                  ("vIPI", taxes.IPI.vIPI if taxes.IPI else None, 1)]
+    if not vehicle and item.impostoDevol is not None and item.impostoDevol.IPI is not None:
+        terms.append(("vIPIDevol", item.impostoDevol.IPI.vIPIDevol, 1))
+    if taxes is not None:
+        if taxes.PISST is not None and taxes.PISST.indSomaPISST == "1":
+            terms.append(("vPISST", taxes.PISST.vPIS, 1))
+        if taxes.COFINSST is not None and taxes.COFINSST.indSomaCOFINSST == "1":
+            terms.append(("vCOFINSST", taxes.COFINSST.vCOFINS, 1))
+        if with_reform:
+            terms += _reform_terms(item, vehicle=vehicle)
+    return [(name, value, sign) for name, value, sign in terms if value]
+
+
+def _reform_terms(item: Item, *, vehicle: bool) -> list[tuple[str, Decimal | None, int]]:
+    taxes = item.imposto
+    if taxes is None:
+        return []
+    terms: list[tuple[str, Decimal | None, int]] = []
+    ibscbs = taxes.IBSCBS
+    values = ibscbs.gIBSCBS if ibscbs else None
+    if values is not None:
+        terms += [("vIBS", values.vIBS, 1), ("vCBS", values.gCBS.vCBS if values.gCBS else None, 1)]
+    if taxes.IS is not None:
+        terms.append(("vIS", taxes.IS.vIS, 1))
+    mono = ibscbs.gIBSCBSMono if ibscbs else None
+    if mono is not None and not vehicle:  # VB01-20 has no single-phase terms
+        terms += [("vTotIBSMonoItem", mono.vTotIBSMonoItem, 1), ("vTotCBSMonoItem", mono.vTotCBSMonoItem, 1)]
+    return terms
+
+
+def _deson_choices(item: Item) -> tuple[Decimal, ...]:
+    """vICMSDeson is subtracted when indDeduzDeson=1; without the marker both forms are accepted."""
+    icms = item.imposto.ICMS if item.imposto else None
+    if icms is None or not icms.vICMSDeson:
+        return (ZERO,)
+    if icms.indDeduzDeson == "1":
+        return (icms.vICMSDeson,)
+    if icms.indDeduzDeson is None:
+        return (icms.vICMSDeson, ZERO)
+    return (ZERO,)
+
+
+def _reform_modes(document: NFeDocument) -> tuple[bool, ...]:
+    """Whether vItem adds the reform taxes: not in 2025-2026 (Exceção 1); both forms if dhEmi is unknown."""
+    emitted = document.ide.dhEmi
+    if emitted is None:
+        return (False, True)
+    return (emitted.year > LAST_TEST_YEAR,)
+
+
+@rule(
+    ("reform.vitem", "1105", Severity.WARNING),
+    description="vItem equals vProd − vDesc − vICMSDeson + vICMSST + ... (+ vIBS + vCBS + vIS from 2027) "
+    "(VB01-10/20, NT 2025.002; future implementation)",
+)
+@guarded
+def check_vitem(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1105: each informed vItem equals the VB01-10 formula (VB01-20 for a direct sale of new vehicles).
+
+    Exceção 1: in 2025 and 2026 (by the year of dhEmi) vIBS, vCBS, vIS, vTotIBSMonoItem and
+    vTotCBSMonoItem are not added. vICMSDeson is subtracted only with indDeduzDeson=1.
+    """
+    modes = _reform_modes(document)
+    for position, item in enumerate(document.items, start=1):
+        if item.vItem is None:
+            continue
+        declared = cents(item.vItem)
+        candidates: list[tuple[Decimal, list[tuple[str, Decimal, int]]]] = []
+        for with_reform in modes:
+            terms = _signed_terms(item, with_reform=with_reform)
+            for deson in _deson_choices(item):
+                shown = [*terms[:2], ("vICMSDeson", deson, -1), *terms[2:]] if deson else terms
+                total = cents(sum((sign * value for _, value, sign in shown), ZERO))
+                candidates.append((total, shown))
+        if any(declared == total for total, _ in candidates):
+            continue
+        total, shown = candidates[0]
+        others = ", or ".join(f"{other:.2f}" for other, _ in candidates[1:] if other != total)
+        alternative = f", or {others}" if others else ""
+        number = item.nItem if item.nItem is not None else position
+        yield finding(
+            "reform.vitem",
+            "1105",
+            f"Item {number}: vItem is {declared:.2f} but its values add up to {total:.2f} "
+            f"({describe_terms(shown)}){alternative}.",
+            context.path(f"det[{position}]/vItem"),
+            Severity.WARNING,
+        )
+
+
+@rule(
+    ("reform.vnftot", "1094", Severity.WARNING),
+    description="vNFTot equals the sum of the items' vItem (W60-10, NT 2025.002; future implementation)",
+)
+@guarded
+def check_vnftot(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1094: when vNFTot is informed it is Σ vItem (an absent vItem counts as zero, and is named)."""
+    total = document.infNFe.total
+    if total is None or total.vNFTot is None:
+        return
+    sums = sums_of(document)
+    expected = cents(sums.total("vItem"))
+    declared = cents(total.vNFTot)
+    if declared == expected:
+        return
+    missing = len(document.items) - sums.items_with_vitem
+    note = f"; {missing} item(s) have no vItem" if missing else ""
+    yield finding(
+        "reform.vnftot",
+        "1094",
+        f"vNFTot is {declared:.2f} but the items' vItem add up to {expected:.2f}{note}.",
+        context.path("total/vNFTot"),
+        Severity.WARNING,
+    )
+
+
+@rule(
+    ("reform.vnftot_missing", "1004", Severity.WARNING),
+    description="IBSCBSTot present ⇒ vNFTot present (W60-05, NT 2025.002; future implementation)",
+)
+@guarded
+def check_vnftot_present(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1004: a document with IBSCBSTot also gives vNFTot."""
+    total = document.infNFe.total
+    if total is not None and total.IBSCBSTot is not None and total.vNFTot is None:
+        yield finding(
+            "reform.vnftot_missing",
+            "1004",
+            "total/IBSCBSTot is present but vNFTot, the document total with IBS/CBS/IS, is not.",
+            context.path("total/vNFTot"),
+            Severity.WARNING,
+        )
+
+
+@rule(
+    ("reform.istot_unexpected", "1073"),
+    ("reform.istot_missing", "1117"),
+    description="ISTot is present exactly when some item has IS (W31-10/20, NT 2025.002)",
+)
+@guarded
+def check_istot_presence(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1073 / 1117: total/ISTot is informed if and only if at least one item has imposto/IS."""
+    total = document.infNFe.total
+    present = total is not None and total.ISTot is not None
+    count = sums_of(document).items_with_is
+    if present and not count:
+        yield finding("reform.istot_unexpected", "1073",
+                      "total/ISTot is present but no item has the selective tax (imposto/IS).",
+                      context.path("total/ISTot"))
+    elif count and not present and total is not None:
+        yield finding("reform.istot_missing", "1117",
+                      f"{count} item(s) have the selective tax (imposto/IS) but total/ISTot is absent.",
+                      context.path("total/ISTot"))
+
+
+@rule(
+    ("reform.ibscbstot_unexpected", "1118"),
+    ("reform.ibscbstot_missing", "1119"),
+    description="IBSCBSTot is present exactly when some item has IBSCBS (W34-10/20, NT 2025.002)",
+)
+@guarded
+def check_ibscbstot_presence(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1118 / 1119: total/IBSCBSTot is informed if and only if at least one item has imposto/IBSCBS."""
+    total = document.infNFe.total
+    present = total is not None and total.IBSCBSTot is not None
+    count = sums_of(document).items_with_ibscbs
+    if present and not count:
+        yield finding("reform.ibscbstot_unexpected", "1118",
+                      "total/IBSCBSTot is present but no item has IBS/CBS (imposto/IBSCBS).",
+                      context.path("total/IBSCBSTot"))
+    elif count and not present and total is not None:
+        yield finding("reform.ibscbstot_missing", "1119",
+                      f"{count} item(s) have IBS/CBS (imposto/IBSCBS) but total/IBSCBSTot is absent.",
+                      context.path("total/IBSCBSTot"))
+
+
+@rule(
+    ("reform.vis", "1075", Severity.WARNING),
+    description="ISTot/vIS equals the sum of the items' IS/vIS (W33-10, NT 2025.002; future implementation)",
+)
+@guarded
+def check_vis(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """1075: the selective tax total is the sum of the items' vIS."""
+    total = document.infNFe.total
+    if total is None or total.ISTot is None or total.ISTot.vIS is None:
+        return
+    expected = cents(sums_of(document).total("IS.vIS"))
+    declared = cents(total.ISTot.vIS)
+    if declared != expected:
+        yield finding("reform.vis", "1075",
+                      f"ISTot/vIS is {declared:.2f} but the items' IS/vIS add up to {expected:.2f}.",
+                      context.path("total/ISTot/vIS"), Severity.WARNING)
+
+
+# ------------------------------------------------------------------------------ IBSCBSTot = Σ items
+
+
+@dataclass(frozen=True, slots=True)
+class ReformTotalRule:
+    """``IBSCBSTot/<path>`` must equal Σ ``source`` over the items (exact to the cent)."""
+
+    code: str
+    sefaz: str
+    path: tuple[str, ...]  # attribute path below IBSCBSTot
+    source: str  # key of DocumentSums
+    summed: str
+    description: str
+
+
+REFORM_TOTAL_RULES: Final[tuple[ReformTotalRule, ...]] = (
+    ReformTotalRule("reform.vbcibscbs", "1076", ("vBCIBSCBS",), "gIBSCBS.vBC", "IBSCBS/gIBSCBS/vBC",
+                    "IBSCBSTot/vBCIBSCBS equals the sum of the items' gIBSCBS/vBC (W35-10)"),
+    ReformTotalRule("reform.vibsuf", "1080", ("gIBS", "gIBSUF", "vIBSUF"), "gIBSUF.vIBSUF",
+                    "gIBSCBS/gIBSUF/vIBSUF",
+                    "IBSCBSTot/gIBS/gIBSUF/vIBSUF equals the sum of the items' vIBSUF (W41-10)"),
+    ReformTotalRule("reform.vibsmun", "1084", ("gIBS", "gIBSMun", "vIBSMun"), "gIBSMun.vIBSMun",
+                    "gIBSCBS/gIBSMun/vIBSMun",
+                    "IBSCBSTot/gIBS/gIBSMun/vIBSMun equals the sum of the items' vIBSMun (W46-10)"),
+    ReformTotalRule("reform.vibs", "1085", ("gIBS", "vIBS"), "gIBSCBS.vIBS", "gIBSCBS/vIBS",
+                    "IBSCBSTot/gIBS/vIBS equals the sum of the items' gIBSCBS/vIBS (W47-10)"),
+    ReformTotalRule("reform.vcbs", "1091", ("gCBS", "vCBS"), "gCBS.vCBS", "gIBSCBS/gCBS/vCBS",
+                    "IBSCBSTot/gCBS/vCBS equals the sum of the items' gCBS/vCBS (W56-10)"),
+)
+
+
+def _dig(group: IbsCbsTotal, path: tuple[str, ...]) -> Decimal | None:
+    node: object = group
+    for name in path:
+        node = getattr(node, name, None)
+        if node is None:
+            return None
+    return node if isinstance(node, Decimal) else None
+
+
+def check_reform_total(
+    spec: ReformTotalRule, document: NFeDocument, context: RuleContext
+) -> Iterator[Finding]:
+    """Compare one IBSCBSTot value with its item sum; skipped when the total (or its group) is absent."""
+    total: Totals | None = document.infNFe.total
+    if total is None or total.IBSCBSTot is None:
+        return
+    declared = _dig(total.IBSCBSTot, spec.path)
+    if declared is None:
+        return
+    expected = cents(sums_of(document).total(spec.source))
+    if cents(declared) != expected:
+        where = "/".join(spec.path)
+        yield finding(spec.code, spec.sefaz,
+                      f"IBSCBSTot/{where} is {cents(declared):.2f} but the items' {spec.summed} add up to "
+                      f"{expected:.2f}.",
+                      context.path(f"total/IBSCBSTot/{where}"))
+
+
+def _register(spec: ReformTotalRule) -> None:
+    def check(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+        return check_reform_total(spec, document, context)
+
+    check.__name__ = check.__qualname__ = f"check_ibscbstot_{spec.path[-1]}"
+    check.__doc__ = spec.description
+    rule((spec.code, spec.sefaz), description=f"{spec.description}, NT 2025.002")(guarded(check))
+
+
+for _spec in REFORM_TOTAL_RULES:
+    _register(_spec)
