@@ -1,0 +1,81 @@
+"""Junk fed to every public entry point: only the library's own exceptions may come out, or a report."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nfe_invoice import errors, parse
+from nfe_invoice.events import read_cancellation
+from nfe_invoice.identifiers import access_key, cnpj, cpf, gtin
+from nfe_invoice.testing import build_nfe, default_spec
+from nfe_invoice.validate import validate
+from nfe_invoice.xml import load
+
+VALID = build_nfe(default_spec(2))
+
+JUNK: list[object] = [
+    None, "", 0, -1, 1.5, float("nan"), True, [], {}, (), set(), object(), b"", b"\x00", b" ", bytearray(),
+    "x" * 100_000, b"x" * 100_000, "\x00", "<NFe/>", b"<NFe/>", b"<a>" * 5000, b"<?xml version='1.0'?>",
+    b"\xef\xbb\xbf", VALID[: len(VALID) // 3], VALID.replace(b"<", b"[", 5), VALID.decode("utf-8").encode("utf-16"),
+    io.StringIO("<NFe/>"), io.BytesIO(b"<NFe/>"), os.devnull, "/", "/etc/shadow-not-there",
+    b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe"><infNFe versao="4.00"><det nItem="x"/></infNFe></NFe>',
+    b'<nfeProc xmlns="http://www.portalfiscal.inf.br/nfe" versao="4.00"><NFe><infNFe versao="4.00"/></NFe></nfeProc>',
+]
+
+ENTRY_POINTS: dict[str, Callable[[object], object]] = {
+    "load": load,
+    "parse": parse,
+    "read_cancellation": read_cancellation,
+}
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda value: type(value).__name__)
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_readers_raise_only_library_errors(name: str, junk: object) -> None:
+    try:
+        ENTRY_POINTS[name](junk)
+    except errors.NfeInvoiceError:
+        pass
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda value: type(value).__name__)
+def test_validate_always_returns_a_report(junk: object) -> None:
+    report = validate(junk)
+    assert report.ok is False
+    assert report.findings
+    assert all(finding.code and finding.message for finding in report.findings)
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda value: type(value).__name__)
+@pytest.mark.parametrize("module", [cnpj, cpf, access_key, gtin], ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_identifier_functions_raise_only_identifier_errors(module: object, junk: object) -> None:
+    assert module.is_valid(junk) is False or isinstance(junk, str)  # type: ignore[attr-defined]
+    try:
+        module.validate(junk)  # type: ignore[attr-defined]
+    except errors.IdentifierError:
+        pass
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_escape_as_foreign_exceptions(data: bytes) -> None:
+    try:
+        parse(data)
+    except errors.InputError:
+        pass
+    assert validate(data).findings
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, len(VALID) - 1), st.sampled_from([b"<", b">", b"&", b"\x00", b"\xff", b"", b'"']))
+def test_mutated_documents_give_reports(position: int, replacement: bytes) -> None:
+    mutated = VALID[:position] + replacement + VALID[position + 1 :]
+    report = validate(mutated)
+    assert report.findings  # unsigned, so never ok
+    assert report.ok is False
