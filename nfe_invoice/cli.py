@@ -188,20 +188,29 @@ def describe(document: NFeDocument, out: TextIO) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    """Read and validate the bundled sample documents and show what was read."""
+    """Read and validate the bundled sample documents and show what was read.
+
+    A sample whose name starts with ``broken_`` is meant to fail (it shows what a finding looks like);
+    the demo succeeds when every sample gets the verdict its name promises.
+    """
     options = ValidationOptions()
-    all_ok = True
+    as_expected = True
+    out.write("nfe-invoice demo: reading and validating the sample documents shipped with the package\n")
     for path in sample_paths():
         validated = validate_full(path, options)
         report: Report = validated.report
-        out.write(f"\n{path.name}: {'valid' if report.ok else 'NOT valid'}\n")
+        expected_ok = not path.name.split("_", 1)[1].startswith("broken_")
+        verdict = "valid" if report.ok else "NOT valid"
+        note = "" if report.ok == expected_ok else "  <-- unexpected!"
+        out.write(f"\n{path.name}: {verdict}{note}\n")
         if validated.document is not None:
             describe(validated.document, out)
         for finding in report.findings:
             if finding.severity is not Severity.INFO or args.verbose:
                 out.write(_finding_line(finding.to_dict()) + "\n")
-        all_ok = all_ok and report.ok
-    return EXIT_OK if all_ok else EXIT_NOT_OK
+        as_expected = as_expected and report.ok == expected_ok
+    out.write(f"\n{'every sample got the verdict it should' if as_expected else 'UNEXPECTED verdicts above'}\n")
+    return EXIT_OK if as_expected else EXIT_NOT_OK
 
 
 # ------------------------------------------------------------------------------------------ parser
