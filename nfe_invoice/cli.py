@@ -23,7 +23,7 @@ from .events import Cancellation, NotACancellationError, read_cancellation
 from .findings import Report, Severity
 from .model import NFeDocument
 from .signature import load_trust_store
-from .validate import ValidationOptions, validate_full
+from .validate import ValidationOptions, all_codes, validate_full
 
 EXIT_OK, EXIT_NOT_OK, EXIT_USAGE = 0, 1, 2
 
@@ -213,6 +213,29 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if as_expected else EXIT_NOT_OK
 
 
+def codes_markdown() -> str:
+    """The table of every finding code, generated from the code itself (the README embeds it)."""
+    lines = ["| code | SEFAZ | severity | meaning |", "| --- | --- | --- | --- |"]
+    seen: set[str] = set()
+    for info in all_codes():
+        if info.code in seen:
+            continue
+        seen.add(info.code)
+        meaning = info.description.replace("|", "\\|")
+        lines.append(f"| `{info.code}` | {info.sefaz or ''} | {info.severity.value} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_codes(args: argparse.Namespace, out: TextIO) -> int:
+    if args.format == "json":
+        rows = [{"code": i.code, "sefaz": i.sefaz, "severity": i.severity.value, "meaning": i.description}
+                for i in all_codes()]
+        out.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    else:
+        out.write(codes_markdown())
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------ parser
 
 
@@ -235,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                           help="worker processes for large folders (default: number of cores)")
     validate.set_defaults(handler=cmd_validate)
+
+    codes = commands.add_parser("codes", help="list every finding code with its SEFAZ code and meaning")
+    codes.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    codes.set_defaults(handler=cmd_codes)
 
     demo = commands.add_parser("demo", help="validate and show the bundled sample documents")
     demo.add_argument("--verbose", action="store_true", help="also show info findings")

@@ -85,12 +85,21 @@ def _find_entry(directory: Path, name: str) -> Path:
     raise SchemaError(f"{name} not found in {directory}")
 
 
+_ENTRY_CACHE: dict[tuple[str, Path | None], etree.XMLSchema] = {}
+
+
 def schema_for(root_tag: str, schema_dir: Path | None = None) -> etree.XMLSchema:
+    """The compiled schema for a root element; looked up once per (root, directory), then a dict hit."""
+    cached = _ENTRY_CACHE.get((root_tag, schema_dir))
+    if cached is not None:
+        return cached
     directory = (schema_dir or default_schema_dir()).resolve()
     name = _ENTRY_POINTS.get(root_tag, _CANCEL_ENTRY_POINT if root_tag == "procEventoNFe" else "")
     if not name:
         raise SchemaError(f"no schema for root element {root_tag}")
-    return compiled_schema(_find_entry(directory, name))
+    schema = compiled_schema(_find_entry(directory, name))
+    _ENTRY_CACHE[(root_tag, schema_dir)] = schema
+    return schema
 
 
 def _readable(message: str) -> str:

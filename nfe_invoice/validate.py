@@ -185,7 +185,11 @@ def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
             message=f"the XML is declared as {encoding}; NF-e must be UTF-8",
             sefaz="402",
         )
-    if b">\n" in raw or b">\r" in raw or b">\t" in raw or b"> <" in raw:
+    # memchr for the rare "\n", "\r" and "\t" first; the exact two-byte searches only when one is there.
+    edit_characters = (b"\n" in raw or b"\r" in raw or b"\t" in raw) and (
+        b">\n" in raw or b">\r" in raw or b">\t" in raw
+    )
+    if edit_characters or b"> <" in raw:
         yield Finding(
             code="document.whitespace",
             severity=Severity.WARNING,

@@ -165,12 +165,12 @@ def test_cnpj_with_computed_digits_is_always_valid(base: str) -> None:
     assert cnpj.is_valid(number) or number == "0" * 14
 
 
-@given(st.text(alphabet="0123456789", min_size=12, max_size=12), st.integers(0, 11), st.integers(1, 9))
-def test_cnpj_single_digit_change_is_detected(base: str, position: int, delta: int) -> None:
+@given(base_chars, st.integers(12, 13), st.integers(1, 9))
+def test_cnpj_changed_check_digit_is_detected(base: str, position: int, delta: int) -> None:
+    # (A changed BASE digit is not always caught: remainders 0 and 1 both give check digit 0.)
     number = base + cnpj.calc_check_digits(base)
     changed_digit = str((int(number[position]) + delta) % 10)
-    changed = number[:position] + changed_digit + number[position + 1 :]
-    assert not cnpj.is_valid(changed)
+    assert not cnpj.is_valid(number[:position] + changed_digit + number[position + 1 :])
 
 
 @given(st.text(alphabet="0123456789", min_size=9, max_size=9))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 
@@ -15,7 +16,10 @@ def char_value(char: str) -> int:
 
 
 def weighted_sum(text: str, weights: Sequence[int]) -> int:
-    return sum(char_value(char) * weight for char, weight in zip(text, weights, strict=True))
+    """Σ char_value(c) × w, computed in C: Σ ord(c)·w − 48·Σw over the ASCII bytes (``text`` is [0-9A-Z])."""
+    if len(text) != len(weights):
+        raise ValueError("text and weights differ in length")
+    return sum(map(operator.mul, text.encode("ascii"), weights)) - 48 * sum(weights)
 
 
 def check_digit(text: str, weights: Sequence[int]) -> int:

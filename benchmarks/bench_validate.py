@@ -1,0 +1,113 @@
+"""Full validation against bare lxml parse + XSD of the same bytes, CLI throughput, and peak memory.
+
+Goals (issue 3): validate() at most 3x bare lxml parse+XSD for 10-item documents; a folder of 1,000
+documents through the CLI at least 1,000 documents/s on 2 cores; peak memory for a 990-item document
+under 60 MB. Documents are signed nfeProc made by nfe_invoice.testing, so every check runs.
+
+Run: python benchmarks/bench_validate.py [--skip-cli]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import per_call_us, table  # noqa: E402
+
+from nfe_invoice import schema  # noqa: E402
+from nfe_invoice.testing import build_nfe, default_spec, make_test_certificate, sign_nfe, wrap_nfeproc  # noqa: E402
+from nfe_invoice.validate import validate  # noqa: E402
+
+GOAL_RATIO, GOAL_DOCS_PER_S, GOAL_MB = 3.0, 1000.0, 60.0
+
+
+def signed_document(items: int, number: int = 1001) -> bytes:
+    spec = default_spec(items, number=number)
+    return wrap_nfeproc(sign_nfe(build_nfe(spec), IDENTITY))
+
+
+IDENTITY = make_test_certificate()
+
+
+def ratios() -> bool:
+    xsd = schema.schema_for("nfeProc")
+    rows, met = [], True
+    for items in (1, 10, 100, 990):
+        raw = signed_document(items)
+        assert validate(raw).ok, validate(raw).findings
+        bare = per_call_us(lambda raw=raw: xsd.validate(etree.fromstring(raw)))
+        ours = per_call_us(lambda raw=raw: validate(raw))
+        ratio = ours / bare
+        if items == 10:
+            met = ratio <= GOAL_RATIO
+        rows.append([str(items), f"{len(raw):,}", f"{bare:,.0f}", f"{ours:,.0f}", f"{ratio:.2f}x"])
+    print("validate() (XSD + signature + rules) vs bare lxml parse + XSD validation")
+    print(table(["items", "bytes", "lxml+xsd us", "validate us", "ratio"], rows))
+    print(f"10 items: goal <= {GOAL_RATIO:.1f}x: {'met' if met else 'NOT met'}\n")
+    return met
+
+
+MEMORY_PROBE = """
+import resource, sys
+from nfe_invoice.validate import validate
+raw = open(sys.argv[1], "rb").read()
+validate(raw[:200])  # import and compile everything first
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+report = validate(raw)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before, after, report.ok)
+"""
+
+
+def memory(folder: Path) -> bool:
+    path = folder / "big.xml"
+    path.write_bytes(signed_document(990))
+    output = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
+                            check=True).stdout.split()
+    before, after = int(output[0]) / 1024, int(output[1]) / 1024
+    growth = after - before
+    print(f"990-item document ({path.stat().st_size:,} bytes): process peak RSS {after:.1f} MB, "
+          f"of which validation added {growth:.1f} MB (goal < {GOAL_MB:.0f} MB for the document): "
+          f"{'met' if growth < GOAL_MB else 'NOT met'}, ok={output[2]}\n")
+    return growth < GOAL_MB
+
+
+def cli_throughput(folder: Path, count: int = 1000) -> bool:
+    documents = folder / "batch"
+    documents.mkdir()
+    for index in range(count):
+        (documents / f"{index:05d}.xml").write_bytes(signed_document(10, number=10_000 + index))
+    command = [sys.executable, "-m", "nfe_invoice.cli", "validate", "--format", "json", str(documents)]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, check=False)
+        best = min(best, time.perf_counter() - started)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.count(b"\n") == count
+    rate = count / best
+    print(f"CLI: {count} signed 10-item documents in {best:.2f} s (whole process, {os.cpu_count()} cores) = "
+          f"{rate:,.0f} documents/s (goal >= {GOAL_DOCS_PER_S:,.0f}): {'met' if rate >= GOAL_DOCS_PER_S else 'NOT met'}")
+    return rate >= GOAL_DOCS_PER_S
+
+
+def main() -> int:
+    ratios()
+    with tempfile.TemporaryDirectory() as tmp:
+        memory(Path(tmp))
+        if "--skip-cli" not in sys.argv:
+            cli_throughput(Path(tmp))
+    print(f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
