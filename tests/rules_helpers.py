@@ -213,9 +213,10 @@ def add(xml: bytes, path: str, fragment: str) -> bytes:
 
 
 def with_key(xml: bytes, key43: str, *, check_digit: str | None = None) -> bytes:
-    """Replace the access key by ``key43`` + its correct check digit (or ``check_digit``), in Id and cDV."""
+    """Replace the access key by ``key43`` + its correct check digit (or ``check_digit``) everywhere it is
+    written (Id, QR code, chNFe), and ide/cDV by that digit."""
     digit = check_digit if check_digit is not None else access_key.calc_check_digit(key43)
-    xml = set_attr(xml, "infNFe", "Id", f"NFe{key43}{digit}")
+    xml = xml.replace(key_of(xml).encode(), f"{key43}{digit}".encode())
     return set_text(xml, "infNFe/ide/cDV", digit)
 
 
