@@ -157,8 +157,8 @@ def _nfe_element(root: etree._Element) -> etree._Element:
 
 
 def _xpath(path: str) -> str:
-    """``infNFe/det[2]/prod`` -> ``n:infNFe/n:det[2]/n:prod`` (relative to the NFe element)."""
-    return "/".join(f"n:{step}" for step in path.split("/"))
+    """``infNFe/det[2]/prod`` -> ``n:infNFe/n:det[2]/n:prod`` (relative to the NFe element; ``.`` is NFe)."""
+    return path if path == "." else "/".join(f"n:{step}" for step in path.split("/"))
 
 
 def _edit(xml: bytes, path: str, action: Callable[[etree._Element], None]) -> bytes:
