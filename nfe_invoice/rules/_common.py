@@ -6,6 +6,7 @@ tiny predicates several rule families need, computed once at import so that the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -56,6 +57,7 @@ def municipality_check_digit(first_six: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+@functools.lru_cache(maxsize=8192)
 def is_valid_municipality(code: str) -> bool:
     """True for a 7-digit IBGE code with a valid check digit (or one of the nine known exceptions).
 
@@ -68,11 +70,15 @@ def is_valid_municipality(code: str) -> bool:
     return municipality_check_digit(code[:6]) == code[6]
 
 
+# The same emitters, carriers, marketplaces and cities recur in thousands of documents a day: a small
+# cache makes the repeated check-digit arithmetic free.
+@functools.lru_cache(maxsize=8192)
 def is_valid_cnpj(value: str) -> bool:
     """A CNPJ as written in the XML (14 characters, alphanumeric-aware); all zeros is invalid."""
     return cnpj.is_valid(value)
 
 
+@functools.lru_cache(maxsize=8192)
 def is_valid_cpf(value: str) -> bool:
     """A CPF as written in the XML (11 digits); repeated digits (000..., 111...) are invalid."""
     return cpf.is_valid(value)

@@ -11,6 +11,7 @@ An empty CNPJ/CPF element counts as absent: some groups allow it (``TCnpjOpc``) 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import date
 from typing import Final
@@ -425,6 +426,14 @@ def gtin_prefix(code: str) -> int:
     return int(padded[6:9]) if padded.startswith("000000") else int(padded[1:4])
 
 
+@functools.lru_cache(maxsize=16384)
+def _gtin_status(code: str) -> int:
+    """0 valid, 1 bad check digit/length/characters, 2 unassigned GS1 prefix (cached: products recur)."""
+    if not gtin.is_valid(code):
+        return 1
+    return 0 if gtin_prefix(code) in _GS1_PREFIXES else 2
+
+
 def _has_gtin(value: str | None) -> bool:
     """True when the field holds a code (anything but absent, empty or the literal SEM GTIN)."""
     return bool(value) and value != gtin.NO_GTIN
@@ -463,15 +472,18 @@ def check_gtin_codes(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
             value: str | None = getattr(prod, field)
             if value is None or not _has_gtin(value):
                 continue
+            status = _gtin_status(value)
+            if status == 0:
+                continue
             path = ctx.path(f"det[{index}]/prod/{field}")
-            if not gtin.is_valid(value):
+            if status == 1:
                 yield finding(
                     bad_code,
                     bad_sefaz,
                     f"item {index}: {label} {value!r} is not a GTIN-8/12/13/14 with a valid check digit",
                     path,
                 )
-            elif gtin_prefix(value) not in _GS1_PREFIXES:
+            else:
                 yield finding(
                     prefix_code,
                     prefix_sefaz,
