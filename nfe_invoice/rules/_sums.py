@@ -78,6 +78,9 @@ class DocumentSums:
     items_with_is: int = 0
     items_with_ibscbs: int = 0
     items_with_vitem: int = 0
+    #: Codes of the totals-table rows that fail for this document, worked out once by the first row
+    #: rule that runs (see :func:`.totals.check_total`); None until then.
+    failing_totals: frozenset[str] | None = None
 
     def total(self, key: str, *, counted: bool = False) -> Decimal:
         """Σ of the item field ``key`` over all items, or only the counted ones (``indTot != 0``)."""
