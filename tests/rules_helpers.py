@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from lxml import etree
 
@@ -67,9 +68,9 @@ def nfce(items: int = 1, **changes: object) -> bytes:
     return build_nfe(default_spec(items, model=65, **changes))
 
 
-def nfeproc(xml: bytes | None = None, **options: object) -> bytes:
-    """``xml`` (default: a valid NF-e) wrapped in an authorising nfeProc."""
-    return wrap_nfeproc(xml if xml is not None else nfe(), **options)  # type: ignore[arg-type]
+def nfeproc(xml: bytes | None = None, **options: Any) -> bytes:
+    """``xml`` (default: a valid NF-e) wrapped in an authorising nfeProc (options: status, received_at...)."""
+    return wrap_nfeproc(xml if xml is not None else nfe(), **options)
 
 
 @functools.cache
@@ -84,7 +85,7 @@ def valid_variants() -> dict[str, bytes]:
         "nfce-alphanumeric-cnpj": nfce(3, emitter_cnpj=TEST_ALPHANUMERIC_CNPJ),
         "nfe-recipient-cnpj": nfe(2, recipient_cpf=None, recipient_cnpj="11444777000161"),
         "nfce-anonymous": nfce(2, recipient_cpf=None),
-        "nfe-homologation-free-fields": nfe(2, number=7, series=0, numeric_code=10293847),
+        "nfe-series-0-number-7": nfe(2, number=7, series=0, numeric_code=10293847),
         "nfeproc-nfe": nfeproc(nfe(5)),
         "nfeproc-nfce": nfeproc(nfce(5)),
         "nfeproc-alphanumeric": nfeproc(nfe(2, emitter_cnpj=TEST_ALPHANUMERIC_CNPJ)),
@@ -122,7 +123,6 @@ class Case:
     expected: frozenset[str]
     now: datetime | None = RECEIVED_AT
     digest_value: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def codes(self) -> set[str]:
         return family_codes(self.xml, self.now, self.digest_value)

@@ -33,9 +33,15 @@ from .rules_helpers import (
 
 N = nfe()
 C = nfce()
-TOTAL = parse(N).totals.vNF
-NFCE_TOTAL = parse(C).totals.vNF
-assert TOTAL is not None and NFCE_TOTAL is not None
+
+
+def _total(xml: bytes) -> Decimal:
+    total = parse(xml).totals.vNF
+    assert total is not None
+    return total
+
+
+TOTAL, NFCE_TOTAL = _total(N), _total(C)
 PAYMENT_CODES = family_codes_registered("payments")
 
 
