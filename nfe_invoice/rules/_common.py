@@ -7,6 +7,7 @@ tiny predicates several rule families need, computed once at import so that the 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -26,6 +27,9 @@ UF_CODES: Final[Mapping[str, str]] = MappingProxyType({
     "MS": "50", "MT": "51", "GO": "52", "DF": "53",
 })  # fmt: skip
 UF_CODE_SET: Final = frozenset(UF_CODES.values())
+
+# A 44-character access key: letters only in the CNPJ base, key positions 7-18 (NT Conjunta 2025.001).
+KEY_SHAPE: Final = re.compile(r"[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
 
 FOREIGN_UF: Final = "EX"
 FOREIGN_MUNICIPALITY: Final = "9999999"

@@ -22,7 +22,6 @@ from .base import RuleContext, finding, rule
 
 LAYOUT: Final = "4.00"
 _ID_SHAPE: Final = re.compile(r"NFe[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
-_KEY_SHAPE: Final = re.compile(r"[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
 _MODELS: Final = frozenset({"55", "65"})
 _FIRST_KEY_YEAR: Final = 5  # MOC 615: "Ano < 05"; the first NF-e was authorised in 2006
 

@@ -9,7 +9,6 @@ cStat 100/150/110/301/302/303), offline-rules §J, ACBr ``ACBrDFeUtil.ValidarPro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Final
@@ -17,14 +16,13 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..identifiers import access_key
 from ..model import NFeDocument, Protocol
-from ._common import root_path
+from ._common import KEY_SHAPE, root_path
 from .base import RuleContext, finding, rule
 
 AUTHORISED: Final = frozenset({"100", "150"})
 DENIED: Final = frozenset({"110", "301", "302", "303"})  # uso denegado: the number is burned, no NF-e exists
 CLOCK_TOLERANCE: Final = timedelta(minutes=5)
 _PROTOCOL_DIGITS: Final = 15
-_KEY_SHAPE: Final = re.compile(r"[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
 
 
 def _protocol(doc: NFeDocument) -> Protocol | None:
@@ -89,7 +87,7 @@ def check_protocol_key(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
             f"protocol chNFe is {received}, expected the document key {key}",
             path,
         )
-    if _KEY_SHAPE.fullmatch(received):
+    if KEY_SHAPE.fullmatch(received):
         expected = access_key.calc_check_digit(received[:43])
         if received[43] != expected:
             yield finding(
