@@ -432,6 +432,11 @@ def test_absurd_numbers_make_the_rules_silent_not_raise() -> None:
     assert {f.code for f in found} <= {"item.vprod", "item.vprod_trib"}
 
 
+def test_an_absurd_value_silences_only_its_own_total() -> None:
+    doc = Edit(valid(3)).set("total/ICMSTot/vSeg", "9E+999999").shift("total/ICMSTot/vFrete", "0.01")
+    assert "totals.vfrete" in {f.code for f in own_rules_only(parse(doc.bytes()))}
+
+
 # ----------------------------------------------------------------------------- the code table (README)
 
 EXPECTED_CODES = {

@@ -220,8 +220,16 @@ def failing_rows(document: NFeDocument, sums: DocumentSums) -> frozenset[str]:
     is done once per document: the rows then only look their code up.
     """
     if sums.failing_totals is None:
-        sums.failing_totals = frozenset(spec.code for spec in TOTAL_RULES if _fails(spec, document, sums))
+        sums.failing_totals = frozenset(spec.code for spec in TOTAL_RULES if _fails_safely(spec, document, sums))
     return sums.failing_totals
+
+
+def _fails_safely(spec: TotalRule, document: NFeDocument, sums: DocumentSums) -> bool:
+    """:func:`_fails`, but an absurd value (``9E+999999``) silences its own row only."""
+    try:
+        return _fails(spec, document, sums)
+    except ArithmeticError:
+        return False
 
 
 def check_total(spec: TotalRule, document: NFeDocument, context: RuleContext) -> list[Finding]:
