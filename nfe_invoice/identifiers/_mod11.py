@@ -19,7 +19,8 @@ def weighted_sum(text: str, weights: Sequence[int]) -> int:
     """Σ char_value(c) × w, computed in C: Σ ord(c)·w − 48·Σw over the ASCII bytes (``text`` is [0-9A-Z])."""
     if len(text) != len(weights):
         raise ValueError("text and weights differ in length")
-    return sum(map(operator.mul, text.encode("ascii"), weights)) - 48 * sum(weights)
+    total: int = sum(map(operator.mul, text.encode("ascii"), weights))
+    return total - 48 * sum(weights)
 
 
 def check_digit(text: str, weights: Sequence[int]) -> int:

@@ -64,7 +64,7 @@ class Registry:
         self, *codes: tuple[str, str | None] | tuple[str, str | None, Severity], description: str
     ) -> Callable[[RuleFunction], RuleFunction]:
         normalised = tuple(
-            (entry[0], entry[1], entry[2] if len(entry) == 3 else Severity.ERROR)  # type: ignore[misc]
+            (entry[0], entry[1], entry[2] if len(entry) == 3 else Severity.ERROR)
             for entry in codes
         )
 
