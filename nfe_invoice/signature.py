@@ -291,7 +291,8 @@ def verify_signature(
     (certificate validity is judged then, not now: real certificates expire long before their NF-e
     stop mattering; a naive datetime is taken as UTC). ``emitter_cnpj`` is ``emit/CNPJ``; pass None for
     an emitter identified by CPF, whose e-CPF certificate carries no CNPJ (rules 292 and 213 then do not
-    apply). Without ``trust_store`` the chain is not judged and an INFO finding says so.
+    apply). Without ``trust_store`` the chain is not judged and an INFO finding says so; with one, it is
+    judged at dhEmi (at the current time when dhEmi is unknown).
     """
     inf = envelope.inf_nfe
     if inf.getroottree().getroot() is not document.root:
@@ -858,11 +859,14 @@ def _read_certificate(
     text: bytes, where: etree._Element | str | None, out: _Findings
 ) -> _ParsedCertificate | None:
     try:
-        return _parse_certificate(text)
+        return _parse_certificate(text) if len(text) <= _CACHED_SIZE else _parse_certificate.__wrapped__(text)
     except (binascii.Error, ValueError, UnsupportedAlgorithm) as exc:
         out.add(CERT_UNREADABLE, "290", f"expected X509Certificate to hold a DER certificate in base64; it "
                 f"cannot be read ({str(exc)[:120]})", where)
         return None
+
+
+_CACHED_SIZE: Final = 16 * 1024  # real certificates are 2-3 KB of base64; larger ones are parsed, not kept
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,8 @@ from decimal import Decimal
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from nfe_invoice.errors import NotAnNfeError
@@ -32,7 +34,7 @@ from nfe_invoice.signature import (
 from nfe_invoice.testing import ItemSpec, build_nfe, default_spec, sign_nfe, wrap_nfeproc
 from nfe_invoice.testing.builder import TEST_EMITTER_CNPJ
 from nfe_invoice.testing.signing import C14N_10, canonicalize, signature_template
-from nfe_invoice.xml import DSIG_NS, dsig, load_bytes, nfe
+from nfe_invoice.xml import dsig, load_bytes, nfe
 
 from .signature_helpers import (
     ENVELOPED,
@@ -54,8 +56,6 @@ from .signature_helpers import (
     signed_nfeproc,
     stranger,
 )
-
-NS = {"nfe": "http://www.portalfiscal.inf.br/nfe", "ds": DSIG_NS}
 
 
 def unsigned(items: int = 2, **changes: object) -> bytes:
@@ -545,3 +545,65 @@ def test_the_lxml_bug_the_code_works_around_is_still_there() -> None:
 def test_not_an_nfe_is_refused_before_the_signature() -> None:
     with pytest.raises(NotAnNfeError):
         locate(load_bytes(b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe"/>'))
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+EXTRA_NAMESPACES = [
+    b"",
+    b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"',
+    b' xmlns:a="urn:a" xmlns:b="urn:b"',
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    items=st.integers(min_value=1, max_value=12),
+    model=st.sampled_from([55, 65]),
+    wrapped=st.booleans(),
+    extra=st.sampled_from(EXTRA_NAMESPACES),
+    inner=st.sampled_from([b"", b' xmlns:q="urn:q"', b' xmlns="urn:other"']),
+)
+def test_the_cut_always_equals_re_rooting_and_signed_documents_verify(
+    items: int, model: int, wrapped: bool, extra: bytes, inner: bytes
+) -> None:
+    """Whatever the size, model, envelope and namespaces in scope, the fast canonical form is the re-rooted
+    one, and a document signed in that context verifies."""
+    data = unsigned(items, model=model).replace(b"<infAdic>", b"<infAdic" + inner + b">")
+    signed = sign_nfe(data, emitter())
+    if wrapped:
+        signed = wrap_nfeproc(signed)
+    root_tag = b"<nfeProc " if wrapped else b"<NFe "
+    if extra:
+        # declared on the root before signing would be cleaner; declared after, the digest must break
+        # exactly when the prefix is new to infNFe's scope
+        signed = signed.replace(root_tag, root_tag[:-1] + extra + b" ", 1)
+    document = load_bytes(signed)
+    envelope = locate(document)
+    canonical = _canonical_document(document)
+    expected = canonicalize_subtree(envelope.inf_nfe)
+    assert _canonical_inf_nfe(envelope.inf_nfe, canonical, _cut(envelope, canonical)) == expected
+    checked = check(signed)
+    assert checked.result.intact is (not extra)
+    if extra:
+        assert "signature.digest" in checked.errors
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_changing_any_text_inside_infnfe_breaks_the_digest(data: st.DataObject) -> None:
+    signed = signed_nfe(3)
+    root = load_bytes(signed).root
+    texts = [element for element in find(root, "nfe:infNFe").iter() if element.text and len(element) == 0]
+    target = data.draw(st.sampled_from(range(len(texts))))
+    path = root.getroottree().getpath(texts[target])
+
+    def change(tree_root: etree._Element) -> None:
+        found = tree_root.getroottree().xpath(path)
+        assert isinstance(found, list)
+        element = found[0]
+        assert isinstance(element, etree._Element)
+        element.text = (element.text or "") + "0"
+
+    checked = check(mutate(signed, change))
+    assert checked.errors == ["signature.digest"]
