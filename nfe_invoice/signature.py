@@ -372,10 +372,10 @@ def _canonical_document(document: XmlDocument) -> bytes:
     UTF-16 or UTF-32, where the search proves nothing).
     """
     raw = document.raw
-    if (b"xmlns:" not in raw and b"\x00" not in raw[:4]
-            and (document.tree.docinfo.encoding or "UTF-8").upper() in _ASCII_COMPATIBLE):
-        return etree.tostring(document.tree, method="c14n", exclusive=True, with_comments=False)
-    return etree.tostring(document.tree, method="c14n", with_comments=False)
+    tree = document.tree
+    exclusive = (b"xmlns:" not in raw and b"\x00" not in raw[:4]
+                 and (tree.docinfo.encoding or "UTF-8").upper() in _ASCII_COMPATIBLE)
+    return etree.tostring(tree, method="c14n", exclusive=exclusive, with_comments=False)
 
 
 _INF_START: Final = re.compile(rb'<infNFe(?: [^\s=":]+="[^"]*")*>')
@@ -824,6 +824,10 @@ def _digest_finding(
             f"changed after signing{note}", element)
 
 
+_PKCS1V15: Final = padding.PKCS1v15()
+_SHA1_HASH: Final = hashes.SHA1()
+
+
 def _check_value(
     signed_info_canonical: bytes,
     signature_value: bytes,
@@ -832,7 +836,7 @@ def _check_value(
     out: _Findings,
 ) -> bool:
     try:
-        public_key.verify(signature_value, signed_info_canonical, padding.PKCS1v15(), hashes.SHA1())
+        public_key.verify(signature_value, signed_info_canonical, _PKCS1V15, _SHA1_HASH)
     except InvalidSignature:
         out.add(VALUE, "297", "expected the RSA-SHA1 SignatureValue to verify over SignedInfo with the "
                 "certificate's public key; it does not: SignedInfo changed after signing, or another key signed "
@@ -966,7 +970,7 @@ def _check_certificate(
                 f"otherName {CNPJ_OID}, or a common name NAME:CNPJ); it carries none (subject: {info.subject})",
                 element)
         return
-    if parsed.cnpj_base != cnpj_id.base(emitter_cnpj):
+    if parsed.cnpj_base != emitter_cnpj[:8] and parsed.cnpj_base != cnpj_id.base(emitter_cnpj):
         out.add(CERT_CNPJ_MISMATCH, "213", f"expected the certificate's CNPJ base to equal the emitter's "
                 f"({cnpj_id.base(emitter_cnpj)}, emit/CNPJ {emitter_cnpj}); the certificate's CNPJ is "
                 f"{info.cnpj} (base {cnpj_id.base(info.cnpj)})", element)
