@@ -486,19 +486,21 @@ AUTHORISED = [
 NOT_REALLY_AUTHORISED = {"nfelib__nfeProc_55_RTC_IBSCBS.xml"}
 
 
-def _parse_or_skip(path: Path) -> object:
-    try:
-        return parse(path)
-    except InputError:
-        return None
+def _readable(paths: list[Path]) -> list[Path]:
+    """The real files the parser accepts (the others are judged by the parser's own tests)."""
+    readable = []
+    for path in paths:
+        try:
+            parse(path)
+        except InputError:
+            continue
+        readable.append(path)
+    return readable
 
 
-@pytest.mark.parametrize("path", REAL, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", _readable(REAL), ids=lambda path: path.name)
 def test_every_real_document_runs_through_the_rules(path: Path) -> None:
-    document = _parse_or_skip(path)
-    if document is None:
-        pytest.skip("not an NF-e 4.00 (the parser refuses it)")
-    findings_of(document)  # type: ignore[arg-type]
+    findings_of(parse(path))
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ Each family of rules lives in its own module and registers itself in :data:`base
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 
-from ..findings import CodeInfo, Finding
+from ..findings import CodeInfo, Finding, Severity
 from ..model import NFeDocument
 
 # Importing a family registers its rules (alphabetical; a report sorts findings by severity anyway).
@@ -18,18 +19,37 @@ from .base import Rule, RuleContext
 RULES: tuple[Rule, ...] = tuple(base.REGISTRY)
 
 
+INTERNAL_ERROR: Final = CodeInfo(
+    "rules.internal_error", None, Severity.ERROR,
+    "a business rule failed on this document (a bug in nfe-invoice): the document is not passed unchecked",
+)
+
+
 def run_rules(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """Apply every rule. A rule that fails never stops the others, and never lets a document pass.
+
+    Arithmetic on an absurd value (``9E+999999`` is a finite Decimal the XSD rejects) silences only that
+    rule; any other failure is a bug of ours and becomes an error finding, so a batch goes on and the
+    document is not reported as sound.
+    """
     for entry in RULES:
-        yield from entry.check(document, context)
+        try:
+            found = list(entry.check(document, context))
+        except ArithmeticError:
+            continue
+        except Exception as exc:
+            found = [Finding(code=INTERNAL_ERROR.code, severity=Severity.ERROR, sefaz=None,
+                             message=f"rule {entry.name} failed ({type(exc).__name__}: {exc}); please report it")]
+        yield from found
 
 
 def rule_codes() -> list[CodeInfo]:
     """Every finding code the rules can emit, with its SEFAZ code and the rule's description."""
     return [
-        CodeInfo(code, sefaz, severity, entry.description)
+        CodeInfo(code, sefaz, severity, entry.code_descriptions.get(code, entry.description))
         for entry in RULES
         for code, sefaz, severity in entry.codes
-    ]
+    ] + [INTERNAL_ERROR]
 
 
 __all__ = ["RULES", "CodeInfo", "Rule", "RuleContext", "rule_codes", "run_rules"]

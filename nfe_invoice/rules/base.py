@@ -8,7 +8,7 @@ from the registry, so it cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -52,6 +52,8 @@ class Rule:
     description: str
     check: RuleFunction
     codes: tuple[tuple[str, str | None, Severity], ...]
+    #: A rule that judges a whole table (one row per total) describes each code on its own.
+    code_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 class Registry:
@@ -61,7 +63,10 @@ class Registry:
         self.rules: list[Rule] = []
 
     def rule(
-        self, *codes: tuple[str, str | None] | tuple[str, str | None, Severity], description: str
+        self,
+        *codes: tuple[str, str | None] | tuple[str, str | None, Severity],
+        description: str,
+        code_descriptions: Mapping[str, str] | None = None,
     ) -> Callable[[RuleFunction], RuleFunction]:
         normalised = tuple(
             (entry[0], entry[1], entry[2] if len(entry) == 3 else Severity.ERROR)
@@ -69,7 +74,9 @@ class Registry:
         )
 
         def register(function: RuleFunction) -> RuleFunction:
-            self.rules.append(Rule(function.__name__, description, function, normalised))
+            self.rules.append(
+                Rule(function.__name__, description, function, normalised, dict(code_descriptions or {}))
+            )
             return function
 
         return register

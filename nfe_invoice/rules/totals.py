@@ -8,7 +8,7 @@ NT 2023.004 (indDeduzDeson).
 
 Every comparison is exact to the cent: both sides rounded half-up to 0.01 with Decimal, as SEFAZ compares
 2-decimal values (ACBr's ``ComparaValor(a, b, 0.001)`` is the same test). The per-field rules are one
-table, :data:`TOTAL_RULES`; each row becomes one registered rule. The item sums come from
+table, :data:`TOTAL_RULES`, judged by one registered rule with one code per row. The item sums come from
 :func:`._sums.sums_of`, computed once per document.
 """
 
@@ -232,11 +232,8 @@ def _fails_safely(spec: TotalRule, document: NFeDocument, sums: DocumentSums) ->
         return False
 
 
-def check_total(spec: TotalRule, document: NFeDocument, context: RuleContext) -> list[Finding]:
-    """Compare one total with the sum of its items (exact to the cent); see :func:`failing_rows`."""
-    sums = sums_of(document)
-    if spec.code not in failing_rows(document, sums):
-        return []
+def _total_finding(spec: TotalRule, document: NFeDocument, sums: DocumentSums, context: RuleContext) -> Finding:
+    """The finding of one failing row (see :func:`failing_rows`)."""
     _, declared = _declared(spec, document)
     found = cents(declared)
     source = _source(spec, document)
@@ -248,28 +245,28 @@ def check_total(spec: TotalRule, document: NFeDocument, context: RuleContext) ->
         summed = spec.summed
     shown = " or ".join(f"{value:.2f}" for value in expected)
     absent = "" if declared is not None else " (absent)"
-    return [
-        finding(
-            spec.code,
-            spec.sefaz,
-            f"{spec.group}/{spec.tag} is {found:.2f}{absent} but the items add up to {shown} "
-            f"(sum of {summed} over {scope}).",
-            context.path(f"total/{spec.group}/{spec.tag}"),
-        )
-    ]
+    return finding(
+        spec.code,
+        spec.sefaz,
+        f"{spec.group}/{spec.tag} is {found:.2f}{absent} but the items add up to {shown} "
+        f"(sum of {summed} over {scope}).",
+        context.path(f"total/{spec.group}/{spec.tag}"),
+    )
 
 
-def _register(spec: TotalRule) -> None:
-    def check(document: NFeDocument, context: RuleContext) -> list[Finding]:
-        return check_total(spec, document, context)
-
-    check.__name__ = check.__qualname__ = f"check_{spec.group.lower()}_{spec.tag}"
-    check.__doc__ = spec.description
-    rule((spec.code, spec.sefaz), description=spec.description)(guarded(check))
-
-
-for _spec in TOTAL_RULES:
-    _register(_spec)
+@rule(
+    *((spec.code, spec.sefaz) for spec in TOTAL_RULES),
+    description="ICMSTot and ISSQNtot fields against the sums of the items",
+    code_descriptions={spec.code: spec.description for spec in TOTAL_RULES},
+)
+def check_total_table(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
+    """Every row of :data:`TOTAL_RULES` (exact to the cent), decided in one pass over the table."""
+    sums = sums_of(document)
+    failing = failing_rows(document, sums)
+    if failing:
+        for spec in TOTAL_RULES:
+            if spec.code in failing:
+                yield _total_finding(spec, document, sums, context)
 
 
 # --------------------------------------------------------------------------------------------- vNF
