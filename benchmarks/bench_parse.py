@@ -11,7 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import per_call_us, table
+from _timing import compare, table
 
 from nfe_invoice import parse
 from nfe_invoice.testing import build_nfe, default_spec, wrap_nfeproc
@@ -24,8 +24,7 @@ def main() -> int:
     worst = 0.0
     for items in (1, 10, 100, 990):
         raw = wrap_nfeproc(build_nfe(default_spec(items)))
-        bare = per_call_us(lambda raw=raw: etree.fromstring(raw))
-        ours = per_call_us(lambda raw=raw: parse(raw))
+        bare, ours = compare(lambda raw=raw: etree.fromstring(raw), lambda raw=raw: parse(raw))
         ratio = ours / bare
         worst = max(worst, ratio)
         rows.append([str(items), f"{len(raw):,}", f"{bare:,.0f}", f"{ours:,.0f}", f"{ratio:.2f}x"])

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, schema
 from .errors import InputError, NfeInvoiceError
 from .events import Cancellation, NotACancellationError, read_cancellation
 from .findings import Report, Severity
@@ -131,6 +131,9 @@ def iter_reports(files: Sequence[Path], options: ValidationOptions, jobs: int) -
         yield from map(_validate_one, names)
         return
     chunk = max(8, min(256, len(names) // (jobs * 8)))
+    # Compile the schemas once here: forked workers inherit them instead of compiling one set each.
+    for root_tag in ("nfeProc", "NFe"):
+        schema.schema_for(root_tag, options.schema_dir)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(options, events)) as pool:
         yield from pool.map(_validate_one, names, chunksize=chunk)
 

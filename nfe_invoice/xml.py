@@ -165,7 +165,7 @@ def load(source: object, *, max_bytes: int = DEFAULT_MAX_BYTES) -> XmlDocument:
 
 def load_bytes(data: bytes, *, name: str | None = None) -> XmlDocument:
     """Parse bytes already read (see :func:`load`)."""
-    if not data.strip():
+    if not data or data.isspace():  # isspace() stops at the first other byte; strip() would copy it all
         raise EmptyInputError()
     # Refuse hostile input before libxml2 sees any of it. A DOCTYPE, entity or comment needs "<!" and a
     # processing instruction "<?"; memchr for the rare "!" and "?" is ~50x cheaper than searching for

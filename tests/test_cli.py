@@ -152,3 +152,22 @@ def test_demo_reads_and_validates_the_bundled_samples() -> None:
     assert "broken_nfe55_vnf_one_cent_off.xml: NOT valid" in out
     assert "[totals.vnf/610]" in out
     assert "every sample got the verdict it should" in out
+
+
+def test_readme_code_table_is_generated_from_the_code() -> None:
+    from nfe_invoice.cli import codes_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    embedded = readme.split("<!-- codes:start -->\n", 1)[1].split("<!-- codes:end -->", 1)[0]
+    assert embedded == codes_markdown(), "regenerate the README table with `nfe-invoice codes`"
+
+
+def test_every_code_is_unique_and_has_a_meaning() -> None:
+    from nfe_invoice.validate import all_codes
+
+    codes = [info.code for info in all_codes()]
+    assert len(codes) == len(set(codes))
+    assert all(info.description for info in all_codes())
+    code, out = run("codes", "--format", "json")
+    assert code == 0
+    assert {row["code"] for row in json.loads(out)} == set(codes)
