@@ -13,6 +13,7 @@ from typing import Final
 
 from ..errors import InvalidChecksumError, InvalidFormatError, InvalidLengthError
 from ._mod11 import check_digit
+from ._verbs import never_raising
 
 LENGTH: Final = 44
 _SHAPE: Final = re.compile(r"[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
@@ -69,14 +70,8 @@ def validate(value: str) -> str:
     return key
 
 
-def is_valid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        validate(value)
-    except ValueError:
-        return False
-    return True
+is_valid = never_raising(validate)
+"""True for a valid access key; never raises."""
 
 
 def split(value: str) -> AccessKeyParts:

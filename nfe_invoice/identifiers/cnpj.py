@@ -12,6 +12,7 @@ from typing import Final
 
 from ..errors import InvalidChecksumError, InvalidFormatError, InvalidLengthError
 from ._mod11 import check_digit
+from ._verbs import never_raising
 
 LENGTH: Final = 14
 _WEIGHTS_1: Final = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
@@ -51,15 +52,8 @@ def validate(value: str) -> str:
     return number
 
 
-def is_valid(value: object) -> bool:
-    """True for a valid CNPJ; never raises."""
-    if not isinstance(value, str):
-        return False
-    try:
-        validate(value)
-    except ValueError:
-        return False
-    return True
+is_valid = never_raising(validate)
+"""True for a valid CNPJ; never raises."""
 
 
 def is_alphanumeric(value: str) -> bool:

@@ -6,6 +6,7 @@ from typing import Final
 
 from ..errors import InvalidChecksumError, InvalidFormatError, InvalidLengthError
 from ._mod11 import check_digit
+from ._verbs import never_raising
 
 LENGTH: Final = 11
 _SEPARATORS: Final = str.maketrans("", "", " .-")
@@ -40,14 +41,8 @@ def validate(value: str) -> str:
     return number
 
 
-def is_valid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        validate(value)
-    except ValueError:
-        return False
-    return True
+is_valid = never_raising(validate)
+"""True for a valid CPF; never raises."""
 
 
 def format(value: str) -> str:

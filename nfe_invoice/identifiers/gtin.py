@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from ..errors import InvalidChecksumError, InvalidFormatError, InvalidLengthError
+from ._verbs import never_raising
 
 LENGTHS: Final = frozenset({8, 12, 13, 14})
 NO_GTIN: Final = "SEM GTIN"
@@ -39,14 +40,8 @@ def validate(value: str) -> str:
     return code
 
 
-def is_valid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        validate(value)
-    except ValueError:
-        return False
-    return True
+is_valid = never_raising(validate)
+"""True for a valid GTIN; never raises."""
 
 
 def format(value: str) -> str:
