@@ -25,6 +25,19 @@ from .base import RuleContext, finding, rule
 # ------------------------------------------------------------------------------------------- parties
 
 
+Code = tuple[str, str]  # (finding code, SEFAZ code)
+
+
+def _party_documents(
+    cnpj: str | None, cpf: str | None, what: str, path: str, *, cnpj_code: Code, cpf_code: Code
+) -> Iterator[Finding]:
+    """The CNPJ and CPF checks every party shares: ``what`` names the party, ``path`` its element."""
+    if cnpj and not is_valid_cnpj(cnpj):
+        yield finding(*cnpj_code, f"{what} CNPJ {cnpj} is zero or has invalid check digits", f"{path}/CNPJ")
+    if cpf and not is_valid_cpf(cpf):
+        yield finding(*cpf_code, f"{what} CPF {cpf} is invalid (check digits or repeated digits)", f"{path}/CPF")
+
+
 @rule(
     ("identity.emitter_cnpj", "207"),
     ("identity.emitter_cpf", "401"),
@@ -33,20 +46,8 @@ from .base import RuleContext, finding, rule
 def check_emitter_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC C02-10 (207) and C02a-20 (401)."""
     emit = doc.emit
-    if emit.CNPJ and not is_valid_cnpj(emit.CNPJ):
-        yield finding(
-            "identity.emitter_cnpj",
-            "207",
-            f"emitter CNPJ {emit.CNPJ} is zero or has invalid check digits",
-            ctx.path("emit/CNPJ"),
-        )
-    if emit.CPF and not is_valid_cpf(emit.CPF):
-        yield finding(
-            "identity.emitter_cpf",
-            "401",
-            f"emitter CPF {emit.CPF} is invalid (check digits or repeated digits)",
-            ctx.path("emit/CPF"),
-        )
+    yield from _party_documents(emit.CNPJ, emit.CPF, "emitter", ctx.path("emit"),
+                                cnpj_code=("identity.emitter_cnpj", "207"), cpf_code=("identity.emitter_cpf", "401"))
 
 
 @rule(
@@ -57,22 +58,10 @@ def check_emitter_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
 def check_recipient_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC E02-10 (208) and E03-10 (237)."""
     dest = doc.dest
-    if dest is None:
-        return
-    if dest.CNPJ and not is_valid_cnpj(dest.CNPJ):
-        yield finding(
-            "identity.recipient_cnpj",
-            "208",
-            f"recipient CNPJ {dest.CNPJ} is zero or has invalid check digits",
-            ctx.path("dest/CNPJ"),
-        )
-    if dest.CPF and not is_valid_cpf(dest.CPF):
-        yield finding(
-            "identity.recipient_cpf",
-            "237",
-            f"recipient CPF {dest.CPF} is invalid (check digits or repeated digits)",
-            ctx.path("dest/CPF"),
-        )
+    if dest is not None:
+        yield from _party_documents(dest.CNPJ, dest.CPF, "recipient", ctx.path("dest"),
+                                    cnpj_code=("identity.recipient_cnpj", "208"),
+                                    cpf_code=("identity.recipient_cpf", "237"))
 
 
 @rule(
@@ -84,28 +73,16 @@ def check_carrier_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
     """MOC X04-20 (542) and X05-10 (543)."""
     transp = doc.infNFe.transp
     carrier = transp.transporta if transp is not None else None
-    if carrier is None:
-        return
-    if carrier.CNPJ and not is_valid_cnpj(carrier.CNPJ):
-        yield finding(
-            "identity.carrier_cnpj",
-            "542",
-            f"carrier CNPJ {carrier.CNPJ} is zero or has invalid check digits",
-            ctx.path("transp/transporta/CNPJ"),
-        )
-    if carrier.CPF and not is_valid_cpf(carrier.CPF):
-        yield finding(
-            "identity.carrier_cpf",
-            "543",
-            f"carrier CPF {carrier.CPF} is invalid (check digits or repeated digits)",
-            ctx.path("transp/transporta/CPF"),
-        )
+    if carrier is not None:
+        yield from _party_documents(carrier.CNPJ, carrier.CPF, "carrier", ctx.path("transp/transporta"),
+                                    cnpj_code=("identity.carrier_cnpj", "542"),
+                                    cpf_code=("identity.carrier_cpf", "543"))
 
 
-# (group, what, CNPJ code, CNPJ sefaz, CPF code, CPF sefaz)
+# (group, what, CNPJ code, CPF code)
 _LOCATIONS: Final = (
-    ("retirada", "pickup place", "identity.pickup_cnpj", "512", "identity.pickup_cpf", "540"),
-    ("entrega", "delivery place", "identity.delivery_cnpj", "514", "identity.delivery_cpf", "541"),
+    ("retirada", "pickup place", ("identity.pickup_cnpj", "512"), ("identity.pickup_cpf", "540")),
+    ("entrega", "delivery place", ("identity.delivery_cnpj", "514"), ("identity.delivery_cpf", "541")),
 )
 
 
@@ -118,24 +95,11 @@ _LOCATIONS: Final = (
 )
 def check_location_documents(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC F02-10/F02a-10 (512/540, pickup) and G02-10/G02a-10 (514/541, delivery)."""
-    for group, what, cnpj_code, cnpj_sefaz, cpf_code, cpf_sefaz in _LOCATIONS:
+    for group, what, cnpj_code, cpf_code in _LOCATIONS:
         place: Location | None = getattr(doc.infNFe, group)
-        if place is None:
-            continue
-        if place.CNPJ and not is_valid_cnpj(place.CNPJ):
-            yield finding(
-                cnpj_code,
-                cnpj_sefaz,
-                f"{what} CNPJ {place.CNPJ} is zero or has invalid check digits",
-                ctx.path(f"{group}/CNPJ"),
-            )
-        if place.CPF and not is_valid_cpf(place.CPF):
-            yield finding(
-                cpf_code,
-                cpf_sefaz,
-                f"{what} CPF {place.CPF} is invalid (check digits or repeated digits)",
-                ctx.path(f"{group}/CPF"),
-            )
+        if place is not None:
+            yield from _party_documents(place.CNPJ, place.CPF, what, ctx.path(group),
+                                        cnpj_code=cnpj_code, cpf_code=cpf_code)
 
 
 @rule(
