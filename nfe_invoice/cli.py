@@ -131,9 +131,7 @@ def iter_reports(files: Sequence[Path], options: ValidationOptions, jobs: int) -
         yield from map(_validate_one, names)
         return
     chunk = max(8, min(256, len(names) // (jobs * 8)))
-    # Compile the schemas once here: forked workers inherit them instead of compiling one set each.
-    for root_tag in ("nfeProc", "NFe"):
-        schema.schema_for(root_tag, options.schema_dir)
+    # The schemas are compiled already (cmd_validate): forked workers inherit them, none compiles its own.
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(options, events)) as pool:
         yield from pool.map(_validate_one, names, chunksize=chunk)
 
@@ -149,6 +147,11 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         now=_parse_now(args.now),
         schema_dir=Path(args.schema_dir) if args.schema_dir else None,
     )
+    try:  # a schema set that cannot be used is the command line's fault, not the documents'
+        for root_tag in ("nfeProc", "NFe"):
+            schema.schema_for(root_tag, options.schema_dir)
+    except schema.SchemaError as exc:
+        raise UsageError(f"--schema-dir: {exc}") from exc
     all_ok = True
     total = failed = 0
     for report in iter_reports(files, options, args.jobs):

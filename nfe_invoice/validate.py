@@ -91,7 +91,9 @@ def validate(
     ``now`` is the reference clock for the receipt-time rules when the document has no protocol; it is
     never the wall clock by default, so a valid NF-e stays valid. ``trust_store`` (roots PEM, or a loaded
     :class:`TrustStore`) turns on the chain-of-trust check. ``cancellations`` are cancellation events
-    (see :mod:`nfe_invoice.events`) the caller has for this or other documents.
+    (see :mod:`nfe_invoice.events`) the caller has for this or other documents. A ``schema_dir`` that
+    cannot be used raises :class:`~nfe_invoice.schema.SchemaError`: that is the caller's configuration,
+    not a defect of the document.
     """
     store = trust_store if isinstance(trust_store, TrustStore | None) else load_trust_store(trust_store)
     options = ValidationOptions(
