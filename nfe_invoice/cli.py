@@ -99,12 +99,15 @@ def print_text_report(report: dict[str, Any], out: TextIO) -> None:
         counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
     summary = ", ".join(f"{count} {severity}{'s' if count > 1 else ''}" for severity, count in counts.items())
     out.write(f"{mark} {report['file']}{key}{'  (' + summary + ')' if summary else ''}\n")
+    if report.get(_CERTIFICATE):
+        out.write(f"  signed by {report[_CERTIFICATE]}\n")
     for finding in report["findings"]:
         out.write(_finding_line(finding) + "\n")
 
 
 # --------------------------------------------------------------------------------------- validate
 
+_CERTIFICATE = "_certificate"
 _WORKER_OPTIONS: ValidationOptions | None = None
 _WORKER_EVENTS: list[Cancellation] = []
 
@@ -119,6 +122,13 @@ def _validate_one(path: str) -> dict[str, Any]:
     report = validate_full(path, _WORKER_OPTIONS, cancellations=_WORKER_EVENTS).report
     result = report.to_dict()
     result["file"] = path
+    certificate = report.facts.get("certificate")
+    if certificate is not None:  # shown to people; not part of the JSON contract
+        result[_CERTIFICATE] = (
+            f"{certificate.subject} (CNPJ {certificate.cnpj or 'none'}), serial {certificate.serial}, "
+            f"valid {certificate.not_before:%Y-%m-%d} to {certificate.not_after:%Y-%m-%d}, "
+            f"issued by {certificate.issuer}"
+        )
     return result
 
 
@@ -160,6 +170,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             all_ok = False
             failed += 1
         if args.format == "json":
+            report.pop(_CERTIFICATE, None)
             out.write(json.dumps(report, ensure_ascii=False) + "\n")
         else:
             print_text_report(report, out)

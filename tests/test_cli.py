@@ -78,7 +78,12 @@ def test_exit_zero_when_every_document_is_ok(tmp_path: Path) -> None:
     code, out = run("validate", "--format", "json", str(document))
     [report] = json_lines(out)
     assert report["ok"] is True, report
+    assert set(report) == {"file", "ok", "access_key", "findings"}
     assert code == 0
+    code, text = run("validate", str(document))
+    assert code == 0
+    assert f"signed by CN=LOJA EXEMPLO COMERCIO LTDA:{spec.emitter_cnpj}" in text
+    assert f"(CNPJ {spec.emitter_cnpj})" in text
 
 
 def test_text_output_is_readable(folder: Path) -> None:
