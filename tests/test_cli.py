@@ -176,3 +176,27 @@ def test_every_code_is_unique_and_has_a_meaning() -> None:
     code, out = run("codes", "--format", "json")
     assert code == 0
     assert {row["code"] for row in json.loads(out)} == set(codes)
+
+
+def test_trust_store_judges_the_chain(tmp_path: Path) -> None:
+    from nfe_invoice.testing import make_test_ca, make_test_certificate, sign_nfe, wrap_nfeproc
+
+    root = make_test_ca()
+    stranger = make_test_ca("some other TEST ROOT CA")
+    spec = default_spec(2)
+    signer = make_test_certificate(cnpj=spec.emitter_cnpj, issuer=root)
+    document = tmp_path / "doc.xml"
+    document.write_bytes(wrap_nfeproc(sign_nfe(build_nfe(spec), signer)))
+    ours, theirs = tmp_path / "ours.pem", tmp_path / "theirs.pem"
+    ours.write_bytes(root.certificate_pem)
+    theirs.write_bytes(stranger.certificate_pem)
+
+    code, out = run("validate", "--format", "json", "--trust-store", str(ours), str(document))
+    [report] = json_lines(out)
+    assert code == 0
+    assert report["findings"] == []  # chain judged and fine: not even the "not checked" info
+
+    code, out = run("validate", "--format", "json", "--trust-store", str(theirs), str(document))
+    [report] = json_lines(out)
+    assert code == 1
+    assert {f["sefaz"] for f in report["findings"]} & {"293", "295"}  # type: ignore[union-attr]
