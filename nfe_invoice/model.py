@@ -217,19 +217,176 @@ class Product:
     vOutro: Decimal | None = None
     indTot: str | None = None
     indBemMovelUsado: str | None = None
+    DI: tuple[ImportDeclaration, ...] = ()
+    detExport: tuple[ExportDetail, ...] = ()
     xPed: str | None = None
     nItemPed: str | None = None
     nFCI: str | None = None
-    nRECOPI: str | None = None
+    rastro: tuple[Batch, ...] = ()
+    # The layout's specific-product choice: at most one of these five is present.
     veicProd: VehicleProduct | None = None
+    med: Medicine | None = None
+    arma: tuple[Weapon, ...] = ()
+    comb: Fuel | None = None
+    nRECOPI: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportAddition:
+    """``DI/adi``: one addition (adição) of an import declaration."""
+
+    nAdicao: str | None = None
+    nSeqAdic: str | None = None
+    cFabricante: str | None = None
+    vDescDI: Decimal | None = None
+    nDraw: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportDeclaration:
+    """``prod/DI``: the import declaration (DI, DSI, DIRE, DUImp) an imported item cleared customs with."""
+
+    nDI: str | None = None
+    dDI: date | None = None
+    xLocDesemb: str | None = None
+    UFDesemb: str | None = None
+    dDesemb: date | None = None
+    tpViaTransp: str | None = None
+    vAFRMM: Decimal | None = None
+    tpIntermedio: str | None = None
+    CNPJ: str | None = None
+    CPF: str | None = None
+    UFTerceiro: str | None = None
+    cExportador: str | None = None
+    adi: tuple[ImportAddition, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndirectExport:
+    """``detExport/exportInd``: an export through a trading company (registro de exportação)."""
+
+    nRE: str | None = None
+    chNFe: str | None = None
+    qExport: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ExportDetail:
+    """``prod/detExport``: the drawback act and, for an indirect export, its registration."""
+
+    nDraw: str | None = None
+    exportInd: IndirectExport | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """``prod/rastro``: traceability of a batch (medicines, beverages...): lot, quantity, dates."""
+
+    nLote: str | None = None
+    qLote: Decimal | None = None
+    dFab: date | None = None
+    dVal: date | None = None
+    cAgreg: str | None = None
 
 
 @dataclass(frozen=True)
 class VehicleProduct:
-    """``prod/veicProd`` (only the fields the totals rules need: tpOp=2 is direct billing)."""
+    """``prod/veicProd``: a new vehicle (tpOp=2 is a direct sale, which changes vNF and vItem).
+
+    The layout writes every field as a string code (``pot``, ``pesoL``, ``anoMod`` too), so they stay ``str``.
+    """
 
     tpOp: str | None = None
     chassi: str | None = None
+    cCor: str | None = None
+    xCor: str | None = None
+    pot: str | None = None
+    cilin: str | None = None
+    pesoL: str | None = None
+    pesoB: str | None = None
+    nSerie: str | None = None
+    tpComb: str | None = None
+    nMotor: str | None = None
+    CMT: str | None = None
+    dist: str | None = None
+    anoMod: str | None = None
+    anoFab: str | None = None
+    tpPint: str | None = None
+    tpVeic: str | None = None
+    espVeic: str | None = None
+    VIN: str | None = None
+    condVeic: str | None = None
+    cMod: str | None = None
+    cCorDENATRAN: str | None = None
+    lota: str | None = None
+    tpRest: str | None = None
+
+
+@dataclass(frozen=True)
+class Medicine:
+    """``prod/med``: a medicine or pharmaceutical raw material (ANVISA code, maximum consumer price)."""
+
+    cProdANVISA: str | None = None
+    xMotivoIsencao: str | None = None
+    vPMC: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Weapon:
+    """``prod/arma``: one firearm (type, serial numbers, description)."""
+
+    tpArma: str | None = None
+    nSerie: str | None = None
+    nCano: str | None = None
+    descr: str | None = None
+
+
+@dataclass(frozen=True)
+class FuelCide:
+    """``comb/CIDE``: the CIDE-Combustíveis contribution of a fuel item."""
+
+    qBCProd: Decimal | None = None
+    vAliqProd: Decimal | None = None
+    vCIDE: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FuelPump:
+    """``comb/encerrante``: the pump meter readings of a retail fuel sale."""
+
+    nBico: str | None = None
+    nBomba: str | None = None
+    nTanque: str | None = None
+    vEncIni: Decimal | None = None
+    vEncFin: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FuelOrigin:
+    """``comb/origComb``: where a share of the fuel came from (national or imported, and the UF)."""
+
+    indImport: str | None = None
+    cUFOrig: str | None = None
+    pOrig: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Fuel:
+    """``prod/comb``: a fuel item (ANP product code, blend percentages, UF of consumption)."""
+
+    cProdANP: str | None = None
+    descANP: str | None = None
+    pGLP: Decimal | None = None
+    pGNn: Decimal | None = None
+    pGNi: Decimal | None = None
+    vPart: Decimal | None = None
+    CODIF: str | None = None
+    qTemp: Decimal | None = None
+    UFCons: str | None = None
+    CIDE: FuelCide | None = None
+    encerrante: FuelPump | None = None
+    pBio: Decimal | None = None
+    origComb: tuple[FuelOrigin, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -413,15 +570,60 @@ class SelectiveTax:
 
 
 @dataclass(frozen=True)
+class Deferral:
+    """``gDif`` (XSD ``TDif``): the deferred (diferido) share of IBS UF, IBS Mun or CBS on an item."""
+
+    pDif: Decimal | None = None
+    vDif: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TaxReturn:
+    """``gDevTrib`` (XSD ``TDevTrib``): tax given back to the buyer (devolução de tributos, cashback)."""
+
+    pDevTrib: Decimal | None = None
+    vDevTrib: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RateReduction:
+    """``gRed`` (XSD ``TRed``): the reduction of the rate and the effective rate that results."""
+
+    pRedAliq: Decimal | None = None
+    pAliqEfet: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class IbsCbsRate:
-    """``gIBSUF`` / ``gIBSMun`` / ``gCBS`` inside ``gIBSCBS``: one rate and its value."""
+    """``gIBSUF`` / ``gIBSMun`` / ``gCBS`` inside ``gIBSCBS``: one rate and its value.
+
+    ``gDif``, ``gDevTrib`` and ``gRed`` sit between the rate and the value (XSD ``TCIBS_NFe``); their
+    ``vDif`` / ``vDevTrib`` are summed into ``IBSCBSTot`` (rules 1077/1078, 1081/1082, 1088/1089).
+    """
 
     pIBSUF: Decimal | None = None
-    vIBSUF: Decimal | None = None
     pIBSMun: Decimal | None = None
-    vIBSMun: Decimal | None = None
     pCBS: Decimal | None = None
+    gDif: Deferral | None = None
+    gDevTrib: TaxReturn | None = None
+    gRed: RateReduction | None = None
+    vIBSUF: Decimal | None = None
+    vIBSMun: Decimal | None = None
     vCBS: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RegularTaxation:
+    """``gIBSCBS/gTribRegular`` (XSD ``TTribRegular``): what the regular regime would have charged."""
+
+    CSTReg: str | None = None
+    cClassTribReg: str | None = None
+    pAliqEfetRegIBSUF: Decimal | None = None
+    vTribRegIBSUF: Decimal | None = None
+    pAliqEfetRegIBSMun: Decimal | None = None
+    vTribRegIBSMun: Decimal | None = None
+    pAliqEfetRegCBS: Decimal | None = None
+    vTribRegCBS: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -433,25 +635,134 @@ class IbsCbsValues:
     gIBSMun: IbsCbsRate | None = None
     vIBS: Decimal | None = None
     gCBS: IbsCbsRate | None = None
+    gTribRegular: RegularTaxation | None = None
+
+
+@dataclass(frozen=True)
+class MonoStandard:
+    """``gMonoPadrao``: single-phase tax due on the operation, ad rem (quantity × rate per unit) or ad
+    valorem (base × rate). One class for the IBS and CBS variants; each fills its own fields."""
+
+    qBCMono: Decimal | None = None
+    adRemIBS: Decimal | None = None
+    adRemCBS: Decimal | None = None
+    vBCMono: Decimal | None = None
+    pAliqMonoUF: Decimal | None = None
+    vIBSMonoUF: Decimal | None = None
+    pAliqMonoMun: Decimal | None = None
+    vIBSMonoMun: Decimal | None = None
+    pAliqMonoCBS: Decimal | None = None
+    vIBSMono: Decimal | None = None
+    vCBSMono: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MonoWithholding:
+    """``gMonoReten``: single-phase tax withheld (sujeito a retenção) on this operation."""
+
+    qBCMonoReten: Decimal | None = None
+    adRemIBSReten: Decimal | None = None
+    adRemCBSReten: Decimal | None = None
+    vBCMonoReten: Decimal | None = None
+    pAliqMonoReten: Decimal | None = None
+    vIBSMonoReten: Decimal | None = None
+    vCBSMonoReten: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MonoWithheldBefore:
+    """``gMonoRet``: single-phase tax already withheld earlier in the chain (retido anteriormente)."""
+
+    vIBSMonoRet: Decimal | None = None
+    vCBSMonoRet: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MonoBioDifference:
+    """``gpBioDiferenca``: the difference due on the biofuel share of a blend."""
+
+    qBCBioComb: Decimal | None = None
+    vIBSDiferenca: Decimal | None = None
+    vCBSDiferenca: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MonoRegime:
+    """``gIBSMonoAdRem`` / ``gIBSMonoAdValorem`` / ``gCBSMonoAdRem`` / ``gCBSMonoAdValorem`` (XSD
+    ``TMonofasia`` of this schema): the single-phase groups of one tax under one kind of rate."""
+
+    gMonoPadrao: MonoStandard | None = None
+    gMonoReten: MonoWithholding | None = None
+    gMonoRet: MonoWithheldBefore | None = None
+    gpBioDiferenca: MonoBioDifference | None = None
 
 
 @dataclass(frozen=True)
 class IbsCbsMono:
-    """``IBSCBS/gIBSCBSMono``: the item totals of single-phase (monofásico) IBS/CBS."""
+    """``IBSCBS/gIBSCBSMono`` (XSD ``TMonofasia``): single-phase (monofásico) IBS/CBS of a fuel item.
 
+    The IBS is either ad rem or ad valorem, and so is the CBS (a choice each); ``vTotIBSMonoItem`` and
+    ``vTotCBSMonoItem`` are the item totals that enter vItem.
+    """
+
+    gIBSMonoAdRem: MonoRegime | None = None
+    gIBSMonoAdValorem: MonoRegime | None = None
+    gCBSMonoAdRem: MonoRegime | None = None
+    gCBSMonoAdValorem: MonoRegime | None = None
     vTotIBSMonoItem: Decimal | None = None
     vTotCBSMonoItem: Decimal | None = None
 
 
 @dataclass(frozen=True)
+class CreditReversal:
+    """``gEstornoCred`` (XSD ``TEstornoCred``): IBS/CBS credit reversed (estornado); on the item and, as the
+    sum of the items, in ``IBSCBSTot`` (rules 1176/1177)."""
+
+    vIBSEstCred: Decimal | None = None
+    vCBSEstCred: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PresumedCredit:
+    """``gIBSCredPres`` / ``gCBSCredPres`` (XSD ``TCredPres``): the rate and value of a presumed credit,
+    or the value whose use is suspended (``vCredPresCondSus``): the XSD allows one of the two."""
+
+    pCredPres: Decimal | None = None
+    vCredPres: Decimal | None = None
+    vCredPresCondSus: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PresumedCreditOperation:
+    """``IBSCBS/gCredPresOper`` (XSD ``TCredPresOper``): presumed credit (crédito presumido) of the item."""
+
+    vBCCredPres: Decimal | None = None
+    cCredPres: str | None = None
+    gIBSCredPres: PresumedCredit | None = None
+    gCBSCredPres: PresumedCredit | None = None
+
+
+@dataclass(frozen=True)
+class ZfmPresumedCredit:
+    """``IBSCBS/gCredPresIBSZFM`` (XSD ``TCredPresIBSZFM``): presumed IBS credit of the Manaus free zone."""
+
+    competApur: str | None = None
+    tpCredPresIBSZFM: str | None = None
+    vCredPresIBSZFM: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class IbsCbs:
-    """``imposto/IBSCBS`` (tax reform, NT 2025.002)."""
+    """``imposto/IBSCBS`` (tax reform, NT 2025.002; XSD ``TTribNFe``)."""
 
     CST: str | None = None
     cClassTrib: str | None = None
     indDoacao: str | None = None
     gIBSCBS: IbsCbsValues | None = None
     gIBSCBSMono: IbsCbsMono | None = None
+    gEstornoCred: CreditReversal | None = None
+    gCredPresOper: PresumedCreditOperation | None = None
+    gCredPresIBSZFM: ZfmPresumedCredit | None = None
 
 
 @dataclass(frozen=True)
@@ -495,6 +806,15 @@ class Item:
     impostoDevol: ReturnedTaxes | None = None
     infAdProd: str | None = None
     vItem: Decimal | None = None
+    DFeReferenciado: ReferencedItem | None = None
+
+
+@dataclass(frozen=True)
+class ReferencedItem:
+    """``det/DFeReferenciado`` (NT 2025.002): the document, and optionally its item, this item refers to."""
+
+    chaveAcesso: str | None = None
+    nItem: int | None = None
 
 
 # -------------------------------------------------------------------------------------------- totals
@@ -609,6 +929,7 @@ class IbsCbsTotal:
     gIBS: IbsCbsGroupTotal | None = None
     gCBS: IbsCbsGroupTotal | None = None
     gMono: IbsCbsMonoTotal | None = None
+    gEstornoCred: CreditReversal | None = None
 
 
 @dataclass(frozen=True)
@@ -667,11 +988,24 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class TransportWithholding:
+    """``transp/retTransp``: ICMS withheld on the freight service (retenção do ICMS do transporte)."""
+
+    vServ: Decimal | None = None
+    vBCRet: Decimal | None = None
+    pICMSRet: Decimal | None = None
+    vICMSRet: Decimal | None = None
+    CFOP: str | None = None
+    cMunFG: str | None = None
+
+
+@dataclass(frozen=True)
 class Transport:
     """``transp``."""
 
     modFrete: str | None = None
     transporta: Carrier | None = None
+    retTransp: TransportWithholding | None = None
     veicTransp: Vehicle | None = None
     reboque: tuple[Vehicle, ...] = ()
     vagao: str | None = None
@@ -780,6 +1114,49 @@ class Purchase:
 
 
 @dataclass(frozen=True)
+class Export:
+    """``exporta``: where the exported goods leave the country and are cleared."""
+
+    UFSaidaPais: str | None = None
+    xLocExporta: str | None = None
+    xLocDespacho: str | None = None
+
+
+@dataclass(frozen=True)
+class CaneDeduction:
+    """``cana/deduc``: one deduction from the value of the sugar cane supplied."""
+
+    xDed: str | None = None
+    vDed: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SugarCane:
+    """``cana``: acquisition of sugar cane (month's supply and deductions).
+
+    The daily supply ``forDia`` is left out: its day is an attribute (``@dia``), which the parser reads only
+    for the classes listed in ``parse._ATTRIBUTES``.
+    """
+
+    safra: str | None = None
+    ref: str | None = None
+    qTotMes: Decimal | None = None
+    qTotAnt: Decimal | None = None
+    qTotGer: Decimal | None = None
+    deduc: tuple[CaneDeduction, ...] = ()
+    vFor: Decimal | None = None
+    vTotDed: Decimal | None = None
+    vLiqFor: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class NffRequest:
+    """``infSolicNFF``: the request of an NF-e issued through the Nota Fiscal Fácil (NFF) app."""
+
+    xSolic: str | None = None
+
+
+@dataclass(frozen=True)
 class TechnicalResponsible:
     """``infRespTec``."""
 
@@ -818,8 +1195,11 @@ class InfNFe:
     pag: Payment | None = None
     infIntermed: Intermediary | None = None
     infAdic: AdditionalInfo | None = None
+    exporta: Export | None = None
     compra: Purchase | None = None
+    cana: SugarCane | None = None
     infRespTec: TechnicalResponsible | None = None
+    infSolicNFF: NffRequest | None = None
 
 
 @dataclass(frozen=True)
