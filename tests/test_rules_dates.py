@@ -1,4 +1,5 @@
-"""Date rules: 703, 228, 704, 504/505, 506, 556/557, 558/569 and the installment due dates (900/850)."""
+"""Date rules: 703, 228, 704, 504/505, 506, 556/557, 558/569, the installment due dates (900/850) and the
+traceability batch dates (877/870)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .rules_helpers import (
     valid_variants,
     with_key,
 )
+from .rules_helpers_extra import rastro
 
 N = nfe()
 C = nfce()
@@ -65,6 +67,11 @@ def _billing(xml: bytes, *dues: str | None) -> bytes:
         f"<cobr><fat><nFat>1</nFat><vOrig>{total}</vOrig><vDesc>0.00</vDesc><vLiq>{total}</vLiq></fat>"
         f"{installments}</cobr>",
     )
+
+
+def _batches(xml: bytes, *dates: tuple[str, str]) -> bytes:
+    """prod/rastro batches (dFab, dVal) in the first item, where the layout puts them (after indTot)."""
+    return add(xml, "infNFe/det[1]/prod", "".join(rastro(made, expires) for made, expires in dates))
 
 
 CASES = [
@@ -135,6 +142,23 @@ CASES = [
     pytest.param(case(_billing(N, "2026-11-20", "2026-12-20")), id="900-same-day-ok"),
     pytest.param(case(_billing(N, "2026-12-20", "2026-12-10"), "date.due_out_of_order"), id="850"),
     pytest.param(case(_billing(N, "2026-12-20", "2026-12-20", "2027-01-20")), id="850-equal-ok"),
+    # 877/870: traceability batches (dhEmi is 2026-11-20)
+    pytest.param(case(_batches(N, ("2026-11-21", "2027-11-21")), "date.batch_made_after_emission"), id="877"),
+    pytest.param(case(_batches(N, ("2026-11-20", "2027-11-20"))), id="877-same-day-ok"),
+    pytest.param(
+        case(_batches(N, ("2026-11-21", "2027-11-21")), "date.batch_made_after_emission", now=None),
+        id="877-without-clock",
+    ),
+    pytest.param(case(_batches(N, ("2026-10-01", "2026-09-30")), "date.batch_expires_before_made"), id="870"),
+    pytest.param(case(_batches(N, ("2026-10-01", "2026-10-01"))), id="870-same-day-ok"),
+    pytest.param(
+        case(
+            _batches(C, ("2026-10-01", "2027-10-01"), ("2026-12-01", "2026-11-01")),
+            "date.batch_made_after_emission",
+            "date.batch_expires_before_made",
+        ),
+        id="877-870-second-batch-nfce",
+    ),
 ]
 
 
@@ -171,3 +195,28 @@ def test_due_dates_use_the_emission_calendar_date() -> None:
     late = datetime.fromisoformat("2026-11-20T23:30:00-03:00")
     xml = _billing(nfe(emitted_at=late), "2026-11-20")
     assert "date.due_before_emission" not in family_codes(xml, now=late + MINUTE)
+
+
+def test_batch_findings_point_at_the_batch_and_name_the_item() -> None:
+    xml = _batches(nfe(3), ("2026-10-01", "2027-10-01"), ("2026-11-25", "2026-11-24"))
+    xml = add(xml, "infNFe/det[2]/prod", rastro("2026-12-01", "2027-12-01"))
+    found = sorted(
+        (f.sefaz, f.xpath, f.message) for f in family_findings(parse(xml)) if f.code.startswith("date.batch")
+    )
+    assert found == [
+        ("870", "/NFe/infNFe/det[1]/prod/rastro[2]/dVal",
+         "item 1 batch L1 expires on 2026-11-24, before it was made (2026-11-25), expected dVal on or after dFab"),
+        ("877", "/NFe/infNFe/det[1]/prod/rastro[2]/dFab",
+         "item 1 batch L1 was made on 2026-11-25, after the emission date 2026-11-20, expected that date or earlier"),
+        ("877", "/NFe/infNFe/det[2]/prod/rastro[1]/dFab",
+         "item 2 batch L1 was made on 2026-12-01, after the emission date 2026-11-20, expected that date or earlier"),
+    ]
+
+
+def test_batch_made_on_the_local_emission_day_is_accepted() -> None:
+    """dhEmi at 23:30 -03:00 is the next day in UTC; a batch made that (local) next day is still too late."""
+    late = datetime.fromisoformat("2026-11-20T23:30:00-03:00")
+    codes = family_codes(_batches(nfe(emitted_at=late), ("2026-11-20", "2027-11-20")), now=late + MINUTE)
+    assert "date.batch_made_after_emission" not in codes
+    codes = family_codes(_batches(nfe(emitted_at=late), ("2026-11-21", "2027-11-21")), now=late + MINUTE)
+    assert "date.batch_made_after_emission" in codes

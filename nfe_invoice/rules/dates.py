@@ -4,7 +4,8 @@ The MOC defines the time rules against the moment SEFAZ received the document; o
 :attr:`RuleContext.now` (the protocol's dhRecbto for an nfeProc, else the caller's clock). Rules that need it
 are skipped when it is None. All comparisons use timezone-aware datetimes (dhEmi carries its UTC offset).
 Sources: MOC 7.0 rules B09-10/20/40 (703, 228, 704), B10-20/30/40 (504, 505, 506), B28-10/20/30/40
-(556, 557, 558, 569), Y09-20/30 (900, 850; NT 2016.002); ACBr ``ACBrNFe.ValidarRegrasdeNegocio.pas``.
+(556, 557, 558, 569), Y09-20/30 (900, 850; NT 2016.002), I80 rastro (877, 870; ``shared/sefaz/offline-rules.md``
+§B); ACBr ``ACBrNFe.ValidarRegrasdeNegocio.pas``.
 """
 
 from __future__ import annotations
@@ -219,3 +220,44 @@ def check_installment_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
                 path,
             )
         previous = due
+
+
+@rule(
+    ("date.batch_made_after_emission", "877"),
+    ("date.batch_expires_before_made", "870"),
+    description="each rastro batch was made on or before the emission date and expires on or after it was made",
+)
+def check_batch_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
+    """877 (dFab after the processing date) and 870 (dVal before dFab), per ``det/prod/rastro`` batch.
+
+    SEFAZ compares dFab with its processing date, which offline is unknown or (with ``ctx.now``) a clock
+    that may run days after the emission. dhEmi's own calendar date is the stricter bound that holds in
+    both cases (an item cannot be made after the document that sells it), as offline-rules §B and ACBr
+    do: ``dFab ≤ dhEmi``. Dates are calendar dates; dhEmi's date is read in the offset it was written with.
+    """
+    emitted = doc.ide.dhEmi
+    issued = emitted.date() if emitted is not None else None
+    for position, item in enumerate(doc.items, start=1):
+        prod = item.prod
+        if prod is None or not prod.rastro:
+            continue
+        number = item.nItem if item.nItem is not None else position
+        for index, batch in enumerate(prod.rastro, start=1):
+            made, expires = batch.dFab, batch.dVal
+            where = f"det[{position}]/prod/rastro[{index}]"
+            if made is not None and issued is not None and made > issued:
+                yield finding(
+                    "date.batch_made_after_emission",
+                    "877",
+                    f"item {number} batch {batch.nLote or index} was made on {made.isoformat()}, after the emission "
+                    f"date {issued.isoformat()}, expected that date or earlier",
+                    ctx.path(f"{where}/dFab"),
+                )
+            if made is not None and expires is not None and expires < made:
+                yield finding(
+                    "date.batch_expires_before_made",
+                    "870",
+                    f"item {number} batch {batch.nLote or index} expires on {expires.isoformat()}, before it was "
+                    f"made ({made.isoformat()}), expected dVal on or after dFab",
+                    ctx.path(f"{where}/dVal"),
+                )
