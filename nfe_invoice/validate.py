@@ -31,6 +31,8 @@ DOCUMENT_CODES: Final = (
     CodeInfo("document.whitespace", "588", Severity.WARNING,
              "line breaks or tabs between tags (SEFAZ rejects them; a signed document was re-formatted)"),
     CodeInfo("document.unconvertible", "225", Severity.ERROR, "a value cannot be read as its type"),
+    CodeInfo("internal.error", None, Severity.ERROR,
+             "validation itself failed on this document (a bug in nfe-invoice); the document does not pass"),
 )
 
 INPUT_CODES: Final = (
@@ -116,7 +118,18 @@ def validate_full(
     except InputError as exc:
         finding = Finding(code=exc.code, severity=Severity.ERROR, message=exc.message, line=exc.line)
         return Validated(Report.of([finding], source=name if isinstance(name, str) else None), None)
-    return _validate_loaded(xml_document, envelope, options, cancellations)
+    try:
+        return _validate_loaded(xml_document, envelope, options, cancellations)
+    except schema.SchemaError:
+        raise  # the caller's configuration, not the document (see validate())
+    except Exception as exc:
+        finding = Finding(
+            code="internal.error",
+            severity=Severity.ERROR,
+            message=f"nfe-invoice failed while validating this document ({type(exc).__name__}: {exc}); "
+            "it is not passed unchecked: please report it",
+        )
+        return Validated(Report.of([finding], source=xml_document.name), None)
 
 
 def _validate_loaded(

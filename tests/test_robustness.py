@@ -74,3 +74,17 @@ def test_mutated_documents_give_reports(position: int, replacement: bytes) -> No
     report = validate(mutated)
     assert report.findings  # unsigned, so never ok
     assert report.ok is False
+
+
+def test_an_internal_failure_fails_closed_and_does_not_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in one stage must neither crash a batch nor let the document through."""
+    import nfe_invoice.validate as validation
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(validation, "verify_signature", broken)
+    report = validate(VALID)
+    assert not report.ok
+    assert [finding.code for finding in report.findings] == ["internal.error"]
+    assert "simulated bug" in report.findings[0].message
