@@ -24,6 +24,18 @@ from .rules_helpers import (
     valid_variants,
     with_key,
 )
+from .rules_helpers_extra import (
+    AFTER_CANA,
+    AFTER_RET_TRANSP,
+    ARMA,
+    CANA,
+    COMB,
+    MED,
+    RET_TRANSP,
+    dfe_referenciado,
+    insert,
+    schema_errors,
+)
 
 C = nfce()
 N = nfe()
@@ -74,6 +86,8 @@ CASES = [
     ),
     pytest.param(case(set_text(N, "infNFe/ide/indPres", "4"), "nfce.indpres_on_nfe"), id="794"),
     pytest.param(case(add(C, "infNFe/ide", f"<NFref><refNFe>{OTHER_KEY}</refNFe></NFref>"), "nfce.nfref"), id="708"),
+    pytest.param(case(insert(C, "det", dfe_referenciado(OTHER_KEY)), "nfce.nfref"), id="708-item-dfereferenciado"),
+    pytest.param(case(insert(N, "det", dfe_referenciado(OTHER_KEY))), id="708-nfe-item-reference-ok"),
     # parties
     pytest.param(case(add(C, "infNFe/emit", "<IEST>111222333444</IEST>"), "nfce.iest"), id="718"),
     pytest.param(case(add(C, "infNFe/dest", "<IE>111222333444</IE>"), "nfce.dest_ie"), id="729"),
@@ -103,9 +117,13 @@ CASES = [
     ),
     pytest.param(case(add(C, "infNFe/transp", "<vagao>VG-1</vagao>"), "nfce.wagon"), id="758"),
     pytest.param(case(add(C, "infNFe/transp", "<balsa>BALSA-1</balsa>"), "nfce.ferry"), id="759"),
+    pytest.param(case(insert(C, "transp", RET_TRANSP, AFTER_RET_TRANSP), "nfce.ret_transp"), id="755"),
+    pytest.param(case(insert(N, "transp", RET_TRANSP, AFTER_RET_TRANSP)), id="755-nfe-ok"),
     # commercial groups
     pytest.param(case(add(C, "infNFe", "<cobr><fat><nFat>1</nFat></fat></cobr>"), "nfce.billing"), id="760"),
     pytest.param(case(add(C, "infNFe", "<compra><xPed>PED-1</xPed></compra>"), "nfce.purchase"), id="762"),
+    pytest.param(case(insert(C, "", CANA, AFTER_CANA), "nfce.cane"), id="763"),
+    pytest.param(case(insert(N, "", CANA, AFTER_CANA)), id="763-nfe-ok"),
     # items
     pytest.param(case(set_text(C, "infNFe/det/prod/indTot", "0"), "nfce.indtot"), id="774"),
     pytest.param(case(set_text(C, "infNFe/det/imposto/ICMS/ICMS00/CST", "10"), "nfce.cst"), id="766-cst10"),
@@ -135,6 +153,12 @@ CASES = [
     pytest.param(
         case(add(C, "infNFe/det/prod", "<nRECOPI>20261120143000123456</nRECOPI>"), "nfce.item_recopi"), id="348"
     ),
+    pytest.param(case(insert(C, "det/prod", MED), "nfce.item_medicine"), id="737"),
+    pytest.param(case(insert(C, "det/prod", ARMA), "nfce.item_weapon"), id="738"),
+    pytest.param(case(insert(C, "det/prod", COMB), "nfce.item_fuel"), id="739"),
+    pytest.param(case(insert(N, "det/prod", MED)), id="737-nfe-ok"),
+    pytest.param(case(insert(N, "det/prod", ARMA)), id="738-nfe-ok"),
+    pytest.param(case(insert(N, "det/prod", COMB)), id="739-nfe-ok"),
     pytest.param(
         case(
             _icms(C, "<ICMSPart><orig>0</orig><CST>90</CST><pBCOp>100.00</pBCOp><UFST>RJ</UFST></ICMSPart>"),
@@ -256,3 +280,37 @@ def test_forbidden_group_paths_point_at_the_item() -> None:
 )
 def test_qr_code_key(url: str, key: str | None) -> None:
     assert qr_code_key(url) == key
+
+
+@pytest.mark.parametrize(
+    ("fragment", "code", "severity", "where"),
+    [
+        (MED, "nfce.item_medicine", Severity.WARNING, "prod/med"),
+        (ARMA, "nfce.item_weapon", Severity.ERROR, "prod/arma"),
+        (COMB, "nfce.item_fuel", Severity.WARNING, "prod/comb"),
+    ],
+)
+def test_medicine_weapon_and_fuel_groups(fragment: str, code: str, severity: Severity, where: str) -> None:
+    """738 is an error; 737 and 739 are warnings (pharmacies and filling stations sell to consumers, and
+    current ACBr no longer rejects the fuel group). The documents are otherwise valid against the XSD."""
+    xml = insert(nfce(3), "det[2]/prod", fragment)
+    assert schema_errors(xml) == []
+    (found,) = [f for f in family_findings(parse(xml)) if f.code == code]
+    assert (found.severity, found.xpath) == (severity, f"/NFe/infNFe/det[2]/{where}")
+
+
+def test_each_referencing_item_is_named() -> None:
+    xml = insert(nfce(3), "det[3]", dfe_referenciado(OTHER_KEY, None))
+    xml = add(xml, "infNFe/ide", f"<NFref><refNFe>{OTHER_KEY}</refNFe></NFref>")
+    found = sorted((f.xpath, f.message) for f in family_findings(parse(xml)) if f.code == "nfce.nfref")
+    assert found == [
+        ("/NFe/infNFe/det[3]/DFeReferenciado",
+         f"NFC-e item 3 references document {OTHER_KEY} (DFeReferenciado), expected none"),
+        ("/NFe/infNFe/ide/NFref", "NFC-e references 1 document(s) (NFref), expected none"),
+    ]
+
+
+def test_ret_transp_and_cana_documents_are_schema_valid() -> None:
+    """The 755/763 rows test a layout-valid group, not a misplaced one."""
+    assert schema_errors(insert(C, "transp", RET_TRANSP, AFTER_RET_TRANSP)) == []
+    assert schema_errors(insert(C, "", CANA, AFTER_CANA)) == []

@@ -3,9 +3,11 @@
 The NFC-e is a narrow document: no exit date, no inbound or interstate operations, no freight unless it
 is a home delivery, no billing, no purchase data, a short list of CFOP/CST/CSOSN, and a QR code in
 infNFeSupl. Sources: MOC 7.0 rules B10-10 (705), B11 (706), B11a (707), B21 (709/710), B25 (715, 716,
-717, 794), BA01 (708), C18 (718), E17/E18/E16a (729, 730, 789), X02-X25 (753-759, 786), Y01 (760),
-ZB01 (762), I17b (774), N12-30/N12a-20 (766/383), I08-150 (725), B22 (782/783), J01/O/P/R/T/LB/N12-50
-(the item groups an NFC-e cannot carry), ZX01/ZX02 (393, 394, 397); ACBr ``ValidarRegrasdeNegocio``.
+717, 794), BA01 (708, with NT 2025.002 VC02-04 for the item's DFeReferenciado), C18 (718), E17/E18/E16a
+(729, 730, 789), X02-X25 (753, 754, 756-759, 786), Y01 (760), ZB01 (762), I17b (774), N12-30/N12a-20
+(766/383), I08-150 (725), B22 (782/783), the item groups an NFC-e cannot carry (layout groups J, K, L, LA,
+LB, N12-50, O, P, R, T), ZX01/ZX02 (393, 394, 397), retTransp (755) and cana (763); ACBr
+``ValidarRegrasdeNegocio``.
 """
 
 from __future__ import annotations
@@ -136,16 +138,28 @@ def check_home_delivery_on_nfe(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
         )
 
 
-@rule(("nfce.nfref", "708"), description="an NFC-e references no other fiscal document")
+@rule(("nfce.nfref", "708"), description="an NFC-e references no other fiscal document (NFref, DFeReferenciado)")
 def check_references(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
-    """MOC BA01-10 (708). Item-level DFeReferenciado (NT 2025.002 VC02-04) is not in the model yet."""
-    if _nfce(doc) and doc.ide.NFref:
+    """MOC BA01-10 (708) for ``ide/NFref``, and NT 2025.002 VC02-04 (same code) for an item's
+    ``det/DFeReferenciado`` (offline-rules §H): one finding for NFref, one per referencing item."""
+    if not _nfce(doc):
+        return
+    if doc.ide.NFref:
         yield finding(
             "nfce.nfref",
             "708",
             f"NFC-e references {len(doc.ide.NFref)} document(s) (NFref), expected none",
             ctx.path("ide/NFref"),
         )
+    for index, item in enumerate(doc.items, start=1):
+        if item.DFeReferenciado is not None:
+            yield finding(
+                "nfce.nfref",
+                "708",
+                f"NFC-e item {index} references document {item.DFeReferenciado.chaveAcesso} (DFeReferenciado), "
+                "expected none",
+                ctx.path(f"det[{index}]/DFeReferenciado"),
+            )
 
 
 @rule(
@@ -229,14 +243,17 @@ def check_freight(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.trailer", "757"),
     ("nfce.wagon", "758"),
     ("nfce.ferry", "759"),
-    description="an NFC-e has no vehicle, trailer, wagon or ferry in transp",
+    ("nfce.ret_transp", "755"),
+    description="an NFC-e has no vehicle, trailer, wagon, ferry or freight ICMS withholding in transp",
 )
 def check_transport_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
-    """MOC X18-10 (756), X22-10 (757), X25a-10 (758), X25b-10 (759). retTransp (755) is not in the model."""
+    """MOC X18-10 (756), X22-10 (757), X25a-10 (758), X25b-10 (759) and 755 (ACBr: ``retTransp``, layout
+    group X11, the ICMS withheld on the freight, which a counter sale never has)."""
     transp = doc.infNFe.transp
     if not _nfce(doc) or transp is None:
         return
     for code, sefaz, present, tag in (
+        ("nfce.ret_transp", "755", transp.retTransp is not None, "retTransp"),
         ("nfce.vehicle", "756", transp.veicTransp is not None, "veicTransp"),
         ("nfce.trailer", "757", bool(transp.reboque), "reboque"),
         ("nfce.wagon", "758", transp.vagao is not None, "vagao"),
@@ -254,10 +271,12 @@ def check_transport_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
 @rule(
     ("nfce.billing", "760"),
     ("nfce.purchase", "762"),
-    description="an NFC-e has no billing (cobr) and no purchase data (compra)",
+    ("nfce.cane", "763"),
+    description="an NFC-e has no billing (cobr), no purchase data (compra) and no sugar cane acquisition (cana)",
 )
 def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
-    """MOC Y01-10 (760) and ZB01-10 (762). The cana group (763) is not in the model."""
+    """MOC Y01-10 (760), ZB01-10 (762) and 763 (ACBr: ``cana``, layout group ZC01, the monthly supply of
+    sugar cane to a mill, a sale between businesses)."""
     if not _nfce(doc):
         return
     if doc.infNFe.cobr is not None:
@@ -273,6 +292,13 @@ def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
             "762",
             "NFC-e has purchase data (compra: empenho, pedido, contrato), expected none",
             ctx.path("compra"),
+        )
+    if doc.infNFe.cana is not None:
+        yield finding(
+            "nfce.cane",
+            "763",
+            "NFC-e has sugar cane acquisition data (cana), expected none",
+            ctx.path("cana"),
         )
 
 
@@ -332,45 +358,58 @@ def check_item_cfop(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-# (code, sefaz, group shown in messages, path below det[i], predicate on the item)
-_FORBIDDEN_ITEM_GROUPS: Final[tuple[tuple[str, str, str, str, Callable[[Item], bool]], ...]] = (
-    ("nfce.item_vehicle", "736", "new-vehicle group (veicProd)", "prod/veicProd",
+_ERROR, _WARNING = Severity.ERROR, Severity.WARNING
+# (code, sefaz, severity, group shown in messages, path below det[i], predicate on the item).
+# 737 (med) and 739 (comb) are warnings: offline-rules §H lists neither, and while ACBr's older rule set
+# rejected both, its current one keeps 737 but dropped 739. Pharmacies and filling stations sell to
+# consumers, and the fuel group's pump readings (encerrante) exist precisely for the retail sale at the
+# pump, so SEFAZ may well accept them: we point them out without failing the document.
+_FORBIDDEN_ITEM_GROUPS: Final[tuple[tuple[str, str, Severity, str, str, Callable[[Item], bool]], ...]] = (
+    ("nfce.item_vehicle", "736", _ERROR, "new-vehicle group (veicProd)", "prod/veicProd",
      lambda item: item.prod is not None and item.prod.veicProd is not None),
-    ("nfce.item_recopi", "348", "RECOPI immune-paper number (nRECOPI)", "prod/nRECOPI",
+    ("nfce.item_medicine", "737", _WARNING, "medicine group (med)", "prod/med",
+     lambda item: item.prod is not None and item.prod.med is not None),
+    ("nfce.item_weapon", "738", _ERROR, "weapon group (arma)", "prod/arma",
+     lambda item: item.prod is not None and bool(item.prod.arma)),
+    ("nfce.item_fuel", "739", _WARNING, "fuel group (comb)", "prod/comb",
+     lambda item: item.prod is not None and item.prod.comb is not None),
+    ("nfce.item_recopi", "348", _ERROR, "RECOPI immune-paper number (nRECOPI)", "prod/nRECOPI",
      lambda item: item.prod is not None and item.prod.nRECOPI is not None),
-    ("nfce.item_icms_part", "741", "ICMS sharing between states (ICMSPart)", "imposto/ICMS/ICMSPart",
+    ("nfce.item_icms_part", "741", _ERROR, "ICMS sharing between states (ICMSPart)", "imposto/ICMS/ICMSPart",
      lambda item: item.imposto is not None and item.imposto.ICMS is not None
      and item.imposto.ICMS.group == "ICMSPart"),
-    ("nfce.item_icms_uf_dest", "807", "ICMS for the destination state (ICMSUFDest)", "imposto/ICMSUFDest",
+    ("nfce.item_icms_uf_dest", "807", _ERROR, "ICMS for the destination state (ICMSUFDest)", "imposto/ICMSUFDest",
      lambda item: item.imposto is not None and item.imposto.ICMSUFDest is not None),
-    ("nfce.item_ipi", "742", "IPI group", "imposto/IPI",
+    ("nfce.item_ipi", "742", _ERROR, "IPI group", "imposto/IPI",
      lambda item: item.imposto is not None and item.imposto.IPI is not None),
-    ("nfce.item_ii", "743", "import duty group (II)", "imposto/II",
+    ("nfce.item_ii", "743", _ERROR, "import duty group (II)", "imposto/II",
      lambda item: item.imposto is not None and item.imposto.II is not None),
-    ("nfce.item_pis_st", "746", "PIS-ST group", "imposto/PISST",
+    ("nfce.item_pis_st", "746", _ERROR, "PIS-ST group", "imposto/PISST",
      lambda item: item.imposto is not None and item.imposto.PISST is not None),
-    ("nfce.item_cofins_st", "749", "COFINS-ST group", "imposto/COFINSST",
+    ("nfce.item_cofins_st", "749", _ERROR, "COFINS-ST group", "imposto/COFINSST",
      lambda item: item.imposto is not None and item.imposto.COFINSST is not None),
 )  # fmt: skip
 
 
 @rule(
-    *((code, sefaz) for code, sefaz, _, _, _ in _FORBIDDEN_ITEM_GROUPS),
-    description="NFC-e items carry no veicProd, nRECOPI, ICMSPart, ICMSUFDest, IPI, II, PISST or COFINSST",
+    *((code, sefaz, severity) for code, sefaz, severity, _, _, _ in _FORBIDDEN_ITEM_GROUPS),
+    description="NFC-e items carry no veicProd, arma, nRECOPI, ICMSPart, ICMSUFDest, IPI, II, PISST or COFINSST "
+    "(med and comb: warnings)",
 )
 def check_item_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
-    """MOC J01-10 (736), LB01-10 (348), N12-50 (741), 807, O01 (742), P01 (743), R01 (746), T01 (749).
-    Weapons (738), medicines (737) and fuel (739) groups are not in the model."""
+    """MOC J01-10 (736), 737 (med, warning), 738 (arma), 739 (comb, warning), LB01-10 (348), N12-50 (741),
+    807, O01 (742), P01 (743), R01 (746), T01 (749). See :data:`_FORBIDDEN_ITEM_GROUPS` for the warnings."""
     if not _nfce(doc):
         return
     for index, item in enumerate(doc.items, start=1):
-        for code, sefaz, label, where, present in _FORBIDDEN_ITEM_GROUPS:
+        for code, sefaz, severity, label, where, present in _FORBIDDEN_ITEM_GROUPS:
             if present(item):
                 yield finding(
                     code,
                     sefaz,
                     f"NFC-e item {index} has the {label}, expected none",
                     ctx.path(f"det[{index}]/{where}"),
+                    severity,
                 )
 
 
