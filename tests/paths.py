@@ -1,4 +1,4 @@
-"""Where test data lives: the project's fixtures, and ../shared (beside the checkout, as in CI)."""
+"""Where test data lives: the project's own fixtures (real documents are copied there with provenance)."""
 
 from __future__ import annotations
 
@@ -6,5 +6,5 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
-SHARED = ROOT.parent / "shared"
-REALWORLD = SHARED / "realworld"
+REALWORLD = FIXTURES / "realworld"
+SEFAZ = FIXTURES / "sefaz"

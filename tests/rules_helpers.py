@@ -30,7 +30,7 @@ from nfe_invoice.testing.builder import (
 from .paths import REALWORLD
 
 NS = "http://www.portalfiscal.inf.br/nfe"
-# ../shared beside the checkout (as in CI): read in place, never copied.
+# The real documents, copied into fixtures/realworld with their provenance.
 REALWORLD_FILES = tuple(sorted((REALWORLD / "nfe").glob("*.xml")) + sorted((REALWORLD / "nfe-signed").glob("*.xml")))
 
 FAMILY_MODULES = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 from lxml import etree
 
@@ -19,8 +18,6 @@ from nfe_invoice.model import NFeDocument
 from nfe_invoice.rules import RULES, RuleContext, run_rules
 from nfe_invoice.testing.builder import build_nfe, default_spec
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REALWORLD = SHARED / "realworld"
 NS = "http://www.portalfiscal.inf.br/nfe"
 FAMILIES = ("item.", "totals.", "reform.")
 MODULES = ("items", "totals", "reform")

@@ -1,4 +1,4 @@
-"""Every real document in ../shared/realworld/nfe gets a verdict consistent with its MANIFEST.tsv row."""
+"""Every real document in fixtures/realworld/nfe gets the verdict its MANIFEST.tsv row gives (XSD, signature)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from nfe_invoice.validate import validate
 
 from .paths import REALWORLD
 
-MANIFEST = REALWORLD / "MANIFEST.tsv"
+MANIFEST = REALWORLD / "nfe" / "MANIFEST.tsv"
 
 
 def _rows() -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""Protocol and envelope rules, and every rule family over the real documents in ../shared/realworld."""
+"""Protocol and envelope rules, and every rule family over the real documents in fixtures/realworld."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ AUTHORISED_REAL = [
 def test_real_authorised_documents_have_no_errors(name: str) -> None:
     path = next((candidate for candidate in REALWORLD_FILES if str(candidate).endswith(name)), None)
     if path is None:
-        pytest.skip(f"{name} is not in ../shared/realworld")
+        pytest.skip(f"{name} is not in fixtures/realworld")
     doc = nfe_invoice.parse(path)
     assert doc.protocol is not None
     errors = [

@@ -23,9 +23,8 @@ from nfe_invoice.rules._sums import compute_sums, sums_of
 from nfe_invoice.rules.totals import TOTAL_RULES
 from nfe_invoice.testing.builder import ItemSpec, NFeSpec, build_nfe, wrap_nfeproc
 
+from .paths import REALWORLD, SEFAZ
 from .rules_helpers_totals import (
-    REALWORLD,
-    SHARED,
     Edit,
     as_service,
     errors_of,
@@ -462,7 +461,7 @@ def test_the_totals_codes_are_registered_with_their_sefaz_codes() -> None:
 def test_every_sefaz_code_of_our_families_is_an_official_rejection() -> None:
     official = {
         line.split("\t", 1)[0]
-        for line in (SHARED / "sefaz" / "rejection-codes.tsv").read_text(encoding="utf-8").splitlines()[1:]
+        for line in (SEFAZ / "rejection-codes.tsv").read_text(encoding="utf-8").splitlines()[1:]
     }
     ours = {info.sefaz for info in rule_codes() if info.code.startswith(("item.", "totals.", "reform."))}
     assert ours - official == set()

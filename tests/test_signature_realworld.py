@@ -66,14 +66,20 @@ CHANGED = [
 DAMAGED_CERTIFICATE = "spedda__nfeProc_55_prod_2022.xml"
 
 
+def where(name: str) -> Path:
+    """A real document, in nfe-signed/ (intact signatures) or nfe/ (the rest)."""
+    signed = REALWORLD / "nfe-signed" / name
+    return signed if signed.is_file() else REALWORLD / "nfe" / name
+
+
 def read(name: str) -> bytes:
-    return (REALWORLD / name).read_bytes()
+    return where(name).read_bytes()
 
 
 def test_every_fixture_is_listed_with_its_provenance() -> None:
     listed = (REALWORLD / "PROVENANCE.md").read_text(encoding="utf-8")
     for name in [*INTACT, *LEGACY, *CHANGED, DAMAGED_CERTIFICATE]:
-        assert (REALWORLD / name).is_file(), name
+        assert where(name).is_file(), name
         assert f"| {name} |" in listed, name
 
 
@@ -129,7 +135,7 @@ def test_the_library_test_certificate_carries_its_placeholder_cnpj() -> None:
 @pytest.mark.parametrize("name", LEGACY)
 def test_layout_310_documents_are_refused_before_the_signature(name: str) -> None:
     with pytest.raises(UnsupportedLayoutError):
-        locate(load(REALWORLD / name))
+        locate(load(where(name)))
 
 
 @pytest.mark.parametrize("name", CHANGED)
