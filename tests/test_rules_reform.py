@@ -1,5 +1,6 @@
 """Tax-reform rules (NT 2025.002): vItem (1105), vNFTot (1094, 1004), ISTot/IBSCBSTot presence
-(1073, 1117, 1118, 1119) and their sums (1075, 1076, 1080, 1084, 1085, 1091).
+(1073, 1117, 1118, 1119) and their sums (1075, 1076, 1077, 1078, 1080, 1081, 1082, 1084, 1085, 1088, 1089,
+1091, 1092, 1093, 1120-1123, 1176, 1177).
 
 The documents are builder documents with IBS/CBS (and optionally IS) added consistently by
 :func:`rules_helpers_totals.with_reform`; each test then changes one thing.
@@ -17,6 +18,14 @@ from nfe_invoice.rules import rule_codes
 from nfe_invoice.rules.reform import REFORM_TOTAL_RULES
 from nfe_invoice.testing.builder import BRT
 
+from .rules_helpers_extra import (
+    AFTER_IBSCBSTOT,
+    IBSCBS_FULL,
+    IBSCBS_MONO,
+    ibscbs_total,
+    insert,
+    schema_errors,
+)
 from .rules_helpers_totals import Edit, findings_of, sefaz_of, valid, with_reform
 
 IN_2026 = datetime(2026, 11, 20, 14, 30, tzinfo=BRT)
@@ -199,6 +208,21 @@ ROWS = [
     ("1084", "gIBS/gIBSMun/vIBSMun", "gIBSCBS/gIBSMun/vIBSMun"),
     ("1085", "gIBS/vIBS", "gIBSCBS/vIBS"),
     ("1091", "gCBS/vCBS", "gIBSCBS/gCBS/vCBS"),
+    ("1077", "gIBS/gIBSUF/vDif", "gIBSCBS/gIBSUF/gDif/vDif"),
+    ("1078", "gIBS/gIBSUF/vDevTrib", "gIBSCBS/gIBSUF/gDevTrib/vDevTrib"),
+    ("1081", "gIBS/gIBSMun/vDif", "gIBSCBS/gIBSMun/gDif/vDif"),
+    ("1082", "gIBS/gIBSMun/vDevTrib", "gIBSCBS/gIBSMun/gDevTrib/vDevTrib"),
+    ("1088", "gCBS/vDif", "gIBSCBS/gCBS/gDif/vDif"),
+    ("1089", "gCBS/vDevTrib", "gIBSCBS/gCBS/gDevTrib/vDevTrib"),
+    # single-phase: every rate kind (ad rem, ad valorem) of both taxes counts
+    ("1092", "gMono/vIBSMono", "gIBSCBSMono/gIBSMonoAdRem/gMonoPadrao/vIBSMono"),
+    ("1093", "gMono/vCBSMono", "gIBSCBSMono/gCBSMonoAdValorem/gMonoPadrao/vCBSMono"),
+    ("1120", "gMono/vIBSMonoReten", "gIBSCBSMono/gIBSMonoAdValorem/gMonoReten/vIBSMonoReten"),
+    ("1121", "gMono/vCBSMonoReten", "gIBSCBSMono/gCBSMonoAdRem/gMonoReten/vCBSMonoReten"),
+    ("1122", "gMono/vIBSMonoRet", "gIBSCBSMono/gIBSMonoAdRem/gMonoRet/vIBSMonoRet"),
+    ("1123", "gMono/vCBSMonoRet", "gIBSCBSMono/gCBSMonoAdValorem/gMonoRet/vCBSMonoRet"),
+    ("1176", "gEstornoCred/vIBSEstCred", "gEstornoCred/vIBSEstCred"),
+    ("1177", "gEstornoCred/vCBSEstCred", "gEstornoCred/vCBSEstCred"),
 ]
 
 
@@ -244,4 +268,82 @@ def test_the_reform_codes_are_registered_with_the_nt_severities() -> None:
         "reform.vibsmun": ("1084", error),
         "reform.vibs": ("1085", error),
         "reform.vcbs": ("1091", error),
+        "reform.vdif_ibsuf": ("1077", error),
+        "reform.vdevtrib_ibsuf": ("1078", error),
+        "reform.vdif_ibsmun": ("1081", error),
+        "reform.vdevtrib_ibsmun": ("1082", error),
+        "reform.vdif_cbs": ("1088", error),
+        "reform.vdevtrib_cbs": ("1089", error),
+        "reform.vibsmono": ("1092", error),
+        "reform.vcbsmono": ("1093", error),
+        "reform.vibsmonoreten": ("1120", error),
+        "reform.vcbsmonoreten": ("1121", error),
+        "reform.vibsmonoret": ("1122", error),
+        "reform.vcbsmonoret": ("1123", error),
+        "reform.vibsestcred": ("1176", error),
+        "reform.vcbsestcred": ("1177", error),
     }
+
+
+# ------------------------------------------------ schema-valid documents with the optional reform groups
+
+MONO_TOTAL = ibscbs_total(
+    base="0.00", uf=("0.00", "0.00", "0.00"), ibs=("0.00", "0.00", "0.00"),
+    cbs=("0.00", "0.00", "0.00", "0.00", "0.00"), mono=("50.00", "70.00", "5.00", "7.00", "3.00", "4.00"),
+    estorno=None,
+)
+
+
+def _schema_valid_reform(item: str, total: str) -> bytes:
+    """A one-item NF-e of 2026 with ``item`` as its IBSCBS group and ``total`` as IBSCBSTot, plus vItem and
+    vNFTot (vItem = vProd: in 2026 the reform taxes stay out of it), in the layout's order."""
+    xml = valid(1)
+    vprod = Edit(xml).value("det[1]/prod/vProd")
+    xml = insert(xml, "det/imposto", item)
+    xml = insert(xml, "det", f"<vItem>{vprod:.2f}</vItem>", ("DFeReferenciado",))
+    xml = insert(xml, "total", total, AFTER_IBSCBSTOT)
+    return insert(xml, "total", f"<vNFTot>{vprod:.2f}</vNFTot>")
+
+
+@pytest.mark.parametrize(("item", "total"), [(IBSCBS_FULL, ibscbs_total()), (IBSCBS_MONO, MONO_TOTAL)],
+                         ids=["deferral-return-reversal", "single-phase"])
+def test_schema_valid_documents_with_the_optional_groups_have_no_finding(item: str, total: str) -> None:
+    xml = _schema_valid_reform(item, total)
+    assert schema_errors(xml) == []
+    assert findings_of(xml) == []
+
+
+@pytest.mark.parametrize(("item", "total", "path", "sefaz"), [
+    (IBSCBS_FULL, ibscbs_total(), "gIBS/gIBSUF/vDif", "1077"),
+    (IBSCBS_FULL, ibscbs_total(), "gIBS/gIBSUF/vDevTrib", "1078"),
+    (IBSCBS_FULL, ibscbs_total(), "gIBS/gIBSMun/vDif", "1081"),
+    (IBSCBS_FULL, ibscbs_total(), "gIBS/gIBSMun/vDevTrib", "1082"),
+    (IBSCBS_FULL, ibscbs_total(), "gCBS/vDif", "1088"),
+    (IBSCBS_FULL, ibscbs_total(), "gCBS/vDevTrib", "1089"),
+    (IBSCBS_FULL, ibscbs_total(), "gEstornoCred/vIBSEstCred", "1176"),
+    (IBSCBS_FULL, ibscbs_total(), "gEstornoCred/vCBSEstCred", "1177"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vIBSMono", "1092"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vCBSMono", "1093"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vIBSMonoReten", "1120"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vCBSMonoReten", "1121"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vIBSMonoRet", "1122"),
+    (IBSCBS_MONO, MONO_TOTAL, "gMono/vCBSMonoRet", "1123"),
+])
+def test_a_schema_valid_total_one_cent_off_is_reported(item: str, total: str, path: str, sefaz: str) -> None:
+    doc = Edit(_schema_valid_reform(item, total)).shift(f"total/IBSCBSTot/{path}", "0.01")
+    assert schema_errors(doc.bytes()) == []
+    (found,) = findings_of(doc.bytes())
+    assert (found.sefaz, found.severity, found.xpath) == (sefaz, Severity.ERROR, f"/NFe/infNFe/total/IBSCBSTot/{path}")
+
+
+def test_single_phase_values_of_several_items_add_up() -> None:
+    """Two items, one ad rem and one ad valorem IBS: gMono/vIBSMono is the sum of both."""
+    doc = Edit(reform(items=2))
+    doc.set("det[1]/imposto/IBSCBS/gIBSCBSMono/gIBSMonoAdRem/gMonoPadrao/vIBSMono", Decimal("1.50"))
+    doc.set("det[2]/imposto/IBSCBS/gIBSCBSMono/gIBSMonoAdValorem/gMonoPadrao/vIBSMono", Decimal("2.25"))
+    doc.set("total/IBSCBSTot/gMono/vIBSMono", Decimal("3.75"))
+    assert sefaz_of(doc.bytes()) == set()
+    (found,) = findings_of(doc.shift("total/IBSCBSTot/gMono/vIBSMono", "-2.25").bytes())
+    assert found.message == (
+        "IBSCBSTot/gMono/vIBSMono is 1.50 but the items' gIBSCBSMono/*/gMonoPadrao/vIBSMono add up to 3.75."
+    )

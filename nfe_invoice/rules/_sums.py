@@ -160,20 +160,62 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
 
 
 def _reform_values(ibscbs: IbsCbs) -> list[tuple[str, Decimal | None]]:
+    """The IBS/CBS values of one item that ``IBSCBSTot`` sums (NT 2025.002 W35..W59g).
+
+    Keys: ``gIBSUF.*`` / ``gIBSMun.*`` / ``gCBS.*`` for the rate groups and their deferral (vDif) and
+    returned tax (vDevTrib); ``gMono.*`` for the single-phase values, named as in ``IBSCBSTot/gMono`` and
+    summed whichever rate kind (ad rem or ad valorem) carries them; ``gEstornoCred.*`` for credit reversal.
+    Optional groups are looked at only when present: most items have none of them.
+    """
     pairs: list[tuple[str, Decimal | None]] = []
     values = ibscbs.gIBSCBS
     if values is not None:
         pairs += [("gIBSCBS.vBC", values.vBC), ("gIBSCBS.vIBS", values.vIBS)]
-        if values.gIBSUF is not None:
-            pairs.append(("gIBSUF.vIBSUF", values.gIBSUF.vIBSUF))
-        if values.gIBSMun is not None:
-            pairs.append(("gIBSMun.vIBSMun", values.gIBSMun.vIBSMun))
-        if values.gCBS is not None:
-            pairs.append(("gCBS.vCBS", values.gCBS.vCBS))
+        rate = values.gIBSUF
+        if rate is not None:
+            pairs.append(("gIBSUF.vIBSUF", rate.vIBSUF))
+            if rate.gDif is not None:
+                pairs.append(("gIBSUF.vDif", rate.gDif.vDif))
+            if rate.gDevTrib is not None:
+                pairs.append(("gIBSUF.vDevTrib", rate.gDevTrib.vDevTrib))
+        rate = values.gIBSMun
+        if rate is not None:
+            pairs.append(("gIBSMun.vIBSMun", rate.vIBSMun))
+            if rate.gDif is not None:
+                pairs.append(("gIBSMun.vDif", rate.gDif.vDif))
+            if rate.gDevTrib is not None:
+                pairs.append(("gIBSMun.vDevTrib", rate.gDevTrib.vDevTrib))
+        rate = values.gCBS
+        if rate is not None:
+            pairs.append(("gCBS.vCBS", rate.vCBS))
+            if rate.gDif is not None:
+                pairs.append(("gCBS.vDif", rate.gDif.vDif))
+            if rate.gDevTrib is not None:
+                pairs.append(("gCBS.vDevTrib", rate.gDevTrib.vDevTrib))
     mono = ibscbs.gIBSCBSMono
     if mono is not None:
         pairs += [("gIBSCBSMono.vTotIBSMonoItem", mono.vTotIBSMonoItem),
                   ("gIBSCBSMono.vTotCBSMonoItem", mono.vTotCBSMonoItem)]
+        for regime in (mono.gIBSMonoAdRem, mono.gIBSMonoAdValorem):
+            if regime is not None:
+                if regime.gMonoPadrao is not None:
+                    pairs.append(("gMono.vIBSMono", regime.gMonoPadrao.vIBSMono))
+                if regime.gMonoReten is not None:
+                    pairs.append(("gMono.vIBSMonoReten", regime.gMonoReten.vIBSMonoReten))
+                if regime.gMonoRet is not None:
+                    pairs.append(("gMono.vIBSMonoRet", regime.gMonoRet.vIBSMonoRet))
+        for regime in (mono.gCBSMonoAdRem, mono.gCBSMonoAdValorem):
+            if regime is not None:
+                if regime.gMonoPadrao is not None:
+                    pairs.append(("gMono.vCBSMono", regime.gMonoPadrao.vCBSMono))
+                if regime.gMonoReten is not None:
+                    pairs.append(("gMono.vCBSMonoReten", regime.gMonoReten.vCBSMonoReten))
+                if regime.gMonoRet is not None:
+                    pairs.append(("gMono.vCBSMonoRet", regime.gMonoRet.vCBSMonoRet))
+    reversal = ibscbs.gEstornoCred
+    if reversal is not None:
+        pairs += [("gEstornoCred.vIBSEstCred", reversal.vIBSEstCred),
+                  ("gEstornoCred.vCBSEstCred", reversal.vCBSEstCred)]
     return pairs
 
 

@@ -1,7 +1,10 @@
 """Tax reform (IBS, CBS, IS): the item total vItem, vNFTot, and the ISTot/IBSCBSTot groups.
 
-Source: NT 2025.002-RTC v1.31 §7 (rules VB01-10/20, W31, W33, W34, W35..W56, W60), as transcribed in
-``shared/sefaz/offline-rules.md`` §E and §K; codes and texts in ``shared/sefaz/rejection-codes.tsv``.
+Source: NT 2025.002-RTC v1.31 §7 (rules VB01-10/20, W31, W33, W34, W35..W59g, W60), as transcribed in
+``shared/sefaz/offline-rules.md`` §E and §K; codes and texts in ``shared/sefaz/rejection-codes.tsv``; group
+and field names from ``schemas/nfe_v4.00/DFeTiposBasicos_v1.00.xsd`` (``TCIBS_NFe``, ``TMonofasia``,
+``TEstornoCred``, ``TIBSCBSMonoTot``). The presumed-credit totals (1086/1087, W48/W56a) are not checked:
+whether ``gCredPresIBSZFM`` also enters ``gIBS/vCredPres`` is not in the sources we have.
 
 Severity follows the NT: rules it marks "Implementação futura" (VB01-10/20 = 1105, W33-10 = 1075,
 W60-05 = 1004, W60-10 = 1094) are warnings, since SEFAZ does not reject on them yet; the others
@@ -266,6 +269,50 @@ REFORM_TOTAL_RULES: Final[tuple[ReformTotalRule, ...]] = (
                     "IBSCBSTot/gIBS/vIBS equals the sum of the items' gIBSCBS/vIBS (W47-10)"),
     ReformTotalRule("reform.vcbs", "1091", ("gCBS", "vCBS"), "gCBS.vCBS", "gIBSCBS/gCBS/vCBS",
                     "IBSCBSTot/gCBS/vCBS equals the sum of the items' gCBS/vCBS (W56-10)"),
+    # Deferral (gDif) and returned tax (gDevTrib) of each rate group: W38/W39, W43/W44, W53/W54.
+    ReformTotalRule("reform.vdif_ibsuf", "1077", ("gIBS", "gIBSUF", "vDif"), "gIBSUF.vDif",
+                    "gIBSCBS/gIBSUF/gDif/vDif",
+                    "IBSCBSTot/gIBS/gIBSUF/vDif equals the sum of the items' gIBSUF/gDif/vDif (W38)"),
+    ReformTotalRule("reform.vdevtrib_ibsuf", "1078", ("gIBS", "gIBSUF", "vDevTrib"), "gIBSUF.vDevTrib",
+                    "gIBSCBS/gIBSUF/gDevTrib/vDevTrib",
+                    "IBSCBSTot/gIBS/gIBSUF/vDevTrib equals the sum of the items' gIBSUF/gDevTrib/vDevTrib (W39)"),
+    ReformTotalRule("reform.vdif_ibsmun", "1081", ("gIBS", "gIBSMun", "vDif"), "gIBSMun.vDif",
+                    "gIBSCBS/gIBSMun/gDif/vDif",
+                    "IBSCBSTot/gIBS/gIBSMun/vDif equals the sum of the items' gIBSMun/gDif/vDif (W43)"),
+    ReformTotalRule("reform.vdevtrib_ibsmun", "1082", ("gIBS", "gIBSMun", "vDevTrib"), "gIBSMun.vDevTrib",
+                    "gIBSCBS/gIBSMun/gDevTrib/vDevTrib",
+                    "IBSCBSTot/gIBS/gIBSMun/vDevTrib equals the sum of the items' gIBSMun/gDevTrib/vDevTrib (W44)"),
+    ReformTotalRule("reform.vdif_cbs", "1088", ("gCBS", "vDif"), "gCBS.vDif", "gIBSCBS/gCBS/gDif/vDif",
+                    "IBSCBSTot/gCBS/vDif equals the sum of the items' gCBS/gDif/vDif (W53)"),
+    ReformTotalRule("reform.vdevtrib_cbs", "1089", ("gCBS", "vDevTrib"), "gCBS.vDevTrib",
+                    "gIBSCBS/gCBS/gDevTrib/vDevTrib",
+                    "IBSCBSTot/gCBS/vDevTrib equals the sum of the items' gCBS/gDevTrib/vDevTrib (W54)"),
+    # Single-phase (monofásico) fuel taxes, ad rem or ad valorem alike: W58, W59, W59a-d.
+    ReformTotalRule("reform.vibsmono", "1092", ("gMono", "vIBSMono"), "gMono.vIBSMono",
+                    "gIBSCBSMono/*/gMonoPadrao/vIBSMono",
+                    "IBSCBSTot/gMono/vIBSMono equals the sum of the items' gMonoPadrao/vIBSMono (W58)"),
+    ReformTotalRule("reform.vcbsmono", "1093", ("gMono", "vCBSMono"), "gMono.vCBSMono",
+                    "gIBSCBSMono/*/gMonoPadrao/vCBSMono",
+                    "IBSCBSTot/gMono/vCBSMono equals the sum of the items' gMonoPadrao/vCBSMono (W59)"),
+    ReformTotalRule("reform.vibsmonoreten", "1120", ("gMono", "vIBSMonoReten"), "gMono.vIBSMonoReten",
+                    "gIBSCBSMono/*/gMonoReten/vIBSMonoReten",
+                    "IBSCBSTot/gMono/vIBSMonoReten equals the sum of the items' gMonoReten/vIBSMonoReten (W59a)"),
+    ReformTotalRule("reform.vcbsmonoreten", "1121", ("gMono", "vCBSMonoReten"), "gMono.vCBSMonoReten",
+                    "gIBSCBSMono/*/gMonoReten/vCBSMonoReten",
+                    "IBSCBSTot/gMono/vCBSMonoReten equals the sum of the items' gMonoReten/vCBSMonoReten (W59b)"),
+    ReformTotalRule("reform.vibsmonoret", "1122", ("gMono", "vIBSMonoRet"), "gMono.vIBSMonoRet",
+                    "gIBSCBSMono/*/gMonoRet/vIBSMonoRet",
+                    "IBSCBSTot/gMono/vIBSMonoRet equals the sum of the items' gMonoRet/vIBSMonoRet (W59c)"),
+    ReformTotalRule("reform.vcbsmonoret", "1123", ("gMono", "vCBSMonoRet"), "gMono.vCBSMonoRet",
+                    "gIBSCBSMono/*/gMonoRet/vCBSMonoRet",
+                    "IBSCBSTot/gMono/vCBSMonoRet equals the sum of the items' gMonoRet/vCBSMonoRet (W59d)"),
+    # Credit reversal: W59f/W59g.
+    ReformTotalRule("reform.vibsestcred", "1176", ("gEstornoCred", "vIBSEstCred"), "gEstornoCred.vIBSEstCred",
+                    "IBSCBS/gEstornoCred/vIBSEstCred",
+                    "IBSCBSTot/gEstornoCred/vIBSEstCred equals the sum of the items' gEstornoCred/vIBSEstCred (W59f)"),
+    ReformTotalRule("reform.vcbsestcred", "1177", ("gEstornoCred", "vCBSEstCred"), "gEstornoCred.vCBSEstCred",
+                    "IBSCBS/gEstornoCred/vCBSEstCred",
+                    "IBSCBSTot/gEstornoCred/vCBSEstCred equals the sum of the items' gEstornoCred/vCBSEstCred (W59g)"),
 )
 
 
