@@ -7,18 +7,14 @@ certificate, so it passes the official ``procEventoCancNFe_v1.00.xsd``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import datetime
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from ..identifiers import access_key
-from ..xml import dsig, nfe, parse_fragment
+from ..xml import nfe, parse_fragment
 from .builder import BRT
-from .signing import SigningIdentity, canonicalize, signature_template
+from .signing import SigningIdentity, sign_enveloped
 
 
 def build_cancellation(
@@ -47,15 +43,7 @@ def build_cancellation(
     info = event.find(nfe("infEvento"))
     if info is None:  # pragma: no cover - built just above
         raise AssertionError("the event template lost its infEvento")
-    digest = base64.b64encode(hashlib.sha1(canonicalize(info)).digest()).decode("ascii")
-    signature = parse_fragment(signature_template(event_id, digest, identity.certificate_der).encode())
-    event.append(signature)
-    signed_info = signature.find(dsig("SignedInfo"))
-    value_element = signature.find(dsig("SignatureValue"))
-    if signed_info is None or value_element is None:  # pragma: no cover - built just above
-        raise AssertionError("the signature template lost its SignedInfo or SignatureValue")
-    value = identity.key.sign(canonicalize(signed_info), padding.PKCS1v15(), hashes.SHA1())
-    value_element.text = base64.b64encode(value).decode("ascii")
+    sign_enveloped(event, info, identity)
     answer = (
         f'<retEvento versao="1.00"><infEvento><tpAmb>1</tpAmb><verAplic>SP_EVENTOS_PL_100</verAplic>'
         f"<cOrgao>{parts.cUF}</cOrgao><cStat>{status}</cStat><xMotivo>Evento registrado e vinculado a NF-e"

@@ -216,6 +216,26 @@ def signature_template(reference_id: str, digest_value: str, certificate_der: by
     )
 
 
+def sign_enveloped(parent: etree._Element, target: etree._Element, identity: SigningIdentity) -> None:
+    """Append to ``parent`` a SEFAZ-profile enveloped ``<Signature>`` of ``target`` (referenced by its Id).
+
+    The one signing routine: NF-e (``NFe`` signs ``infNFe``) and events (``evento`` signs ``infEvento``)
+    are signed the same way, RSA-SHA1 over the C14N 1.0 of SignedInfo, SHA-1 digest of the target.
+    """
+    reference_id = target.get("Id")
+    if not reference_id:
+        raise ValueError(f"<{target.tag}> has no Id attribute to reference")
+    digest = base64.b64encode(hashlib.sha1(canonicalize(target)).digest()).decode("ascii")
+    signature = parse_fragment(signature_template(reference_id, digest, identity.certificate_der).encode())
+    parent.append(signature)
+    signed_info = signature.find(dsig("SignedInfo"))
+    signature_value = signature.find(dsig("SignatureValue"))
+    if signed_info is None or signature_value is None:  # pragma: no cover - built just above
+        raise AssertionError("the signature template lost its SignedInfo or SignatureValue")
+    value = identity.key.sign(canonicalize(signed_info), padding.PKCS1v15(), hashes.SHA1())
+    signature_value.text = base64.b64encode(value).decode("ascii")
+
+
 def sign_nfe(nfe_xml: bytes, identity: SigningIdentity) -> bytes:
     """Sign an unsigned ``<NFe>`` document (from :func:`~nfe_invoice.testing.build_nfe`) as SEFAZ expects.
 
@@ -229,16 +249,7 @@ def sign_nfe(nfe_xml: bytes, identity: SigningIdentity) -> bytes:
     if root.find(dsig("Signature")) is not None:
         raise ValueError("the NFe is already signed")
     inf = root.find(nfe("infNFe"))
-    reference_id = inf.get("Id") if inf is not None else None
-    if inf is None or not reference_id:
-        raise ValueError("the NFe has no infNFe with an Id attribute")
-    digest = base64.b64encode(hashlib.sha1(canonicalize(inf)).digest()).decode("ascii")
-    signature = parse_fragment(signature_template(reference_id, digest, identity.certificate_der).encode())
-    root.append(signature)
-    signed_info = signature.find(dsig("SignedInfo"))
-    signature_value = signature.find(dsig("SignatureValue"))
-    if signed_info is None or signature_value is None:  # pragma: no cover - built just above
-        raise AssertionError("the signature template lost its SignedInfo or SignatureValue")
-    value = identity.key.sign(canonicalize(signed_info), padding.PKCS1v15(), hashes.SHA1())
-    signature_value.text = base64.b64encode(value).decode("ascii")
+    if inf is None:
+        raise ValueError("the NFe has no infNFe")
+    sign_enveloped(root, inf, identity)
     return b'<?xml version="1.0" encoding="UTF-8"?>' + etree.tostring(root, encoding="utf-8")
