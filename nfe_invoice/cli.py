@@ -22,7 +22,7 @@ from .errors import InputError, NfeInvoiceError
 from .events import Cancellation, NotACancellationError, read_cancellation
 from .findings import Report, Severity
 from .model import NFeDocument
-from .signature import load_trust_store
+from .signature import BUNDLED_TRUST_STORES, bundled_trust_store, load_trust_store
 from .validate import ValidationOptions, all_codes, validate_full
 
 EXIT_OK, EXIT_NOT_OK, EXIT_USAGE = 0, 1, 2
@@ -149,7 +149,11 @@ def iter_reports(files: Sequence[Path], options: ValidationOptions, jobs: int) -
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     files = expand_paths(args.paths)
     try:
-        store = load_trust_store(args.trust_store) if args.trust_store else None
+        store = None
+        if args.trust_store in BUNDLED_TRUST_STORES:
+            store = bundled_trust_store(args.trust_store)
+        elif args.trust_store:
+            store = load_trust_store(args.trust_store)
     except NfeInvoiceError as exc:
         raise UsageError(f"--trust-store: {exc}") from exc
     options = ValidationOptions(
@@ -268,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="an XML file, or a folder walked for *.xml")
     validate.add_argument("--format", choices=("text", "json"), default="text",
                           help="text for people, json for machines (one object per document per line)")
-    validate.add_argument("--trust-store", metavar="PEM", help="root certificates that signing chains must reach")
+    validate.add_argument("--trust-store", metavar="PEM",
+                          help="root (and intermediate) certificates that signing chains must reach: a PEM file, "
+                          f"or the name of a bundled store ({', '.join(sorted(BUNDLED_TRUST_STORES))})")
     validate.add_argument("--now", metavar="ISO", help="reference time for the receipt-time rules when a "
                           "document has no protocol (e.g. 2026-11-20T14:30:00-03:00)")
     validate.add_argument("--schema-dir", metavar="DIR", help="a newer official XSD set to validate against")

@@ -57,6 +57,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Final
 
@@ -226,6 +227,22 @@ def load_trust_store(pem: str | os.PathLike[str] | bytes) -> TrustStore:
             f"the trust store holds {len(certificates)} certificate(s) but no self-signed root to anchor a chain"
         )
     return TrustStore(roots, others, source=source)
+
+
+#: Trust stores shipped in ``nfe_invoice/data`` (provenance in its README), selectable by name.
+BUNDLED_TRUST_STORES: Final = {"icp-brasil": "icp-brasil.pem"}
+
+
+@functools.lru_cache(maxsize=len(BUNDLED_TRUST_STORES))
+def bundled_trust_store(name: str) -> TrustStore:
+    """A trust store shipped with the package, by name (``"icp-brasil"``); loaded once per process."""
+    file_name = BUNDLED_TRUST_STORES.get(name)
+    if file_name is None:
+        known = ", ".join(sorted(BUNDLED_TRUST_STORES))
+        raise TrustStoreError(f"no bundled trust store named {name!r}; known: {known}")
+    store = load_trust_store(Path(str(resources.files("nfe_invoice.data"))) / file_name)
+    store.source = f"{name} (bundled)"
+    return store
 
 
 # --- the check -----------------------------------------------------------------------------------------

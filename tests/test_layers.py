@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "testing": 8,
     "cli": 9,
     "samples": 0,
+    "data": 0,
     "schemas": 0,
     "__init__": 9,
 }

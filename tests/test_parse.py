@@ -206,4 +206,5 @@ def test_samples_and_schemas_are_inside_the_built_wheel(tmp_path: Path) -> None:
     assert "nfe_invoice/schemas/nfe_evento_cancel_v1.00/procEventoCancNFe_v1.00.xsd" in names
     assert "nfe_invoice/schemas/README.md" in names
     assert "nfe_invoice/py.typed" in names
+    assert "nfe_invoice/data/icp-brasil.pem" in names
     assert any(name.startswith("nfe_invoice/samples/") and name.endswith(".xml") for name in names)
