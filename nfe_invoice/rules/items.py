@@ -51,6 +51,30 @@ def _is_normal(document: NFeDocument) -> bool:
     return document.ide.finNFe == "1"
 
 
+def _vprod_against(
+    document: NFeDocument, context: RuleContext, quantity: str, price: str, code: tuple[str, str]
+) -> Iterator[Finding]:
+    """vProd against ``quantity × price`` (the commercial or the taxable unit) of every item, to the cent."""
+    if not _is_normal(document):
+        return
+    for position, item in enumerate(document.items, start=1):
+        prod = item.prod
+        if prod is None or prod.vProd is None:
+            continue
+        amount, unit_price = getattr(prod, quantity), getattr(prod, price)
+        if amount is None or unit_price is None:
+            continue
+        product = amount * unit_price
+        if within_a_cent(prod.vProd, product):
+            continue
+        yield finding(
+            *code,
+            f"{_where(position, item)}: vProd is {cents(prod.vProd):.2f} but {quantity} × {price} = "
+            f"{amount} × {unit_price} = {cents(product):.2f} (tolerance 0.01).",
+            context.path(f"det[{position}]/prod/vProd"),
+        )
+
+
 @rule(
     ("item.vprod", "629"),
     description="vProd equals qCom × vUnCom rounded to the cent, within R$ 0.01 (I11-10; finNFe=1 only)",
@@ -62,22 +86,7 @@ def check_vprod_commercial(document: NFeDocument, context: RuleContext) -> Itera
     Applied to normal documents (finNFe=1) only, as ACBr's (commented-out) copy of the rule does: a
     complementary or adjustment NF-e may carry a value with no quantity behind it.
     """
-    if not _is_normal(document):
-        return
-    for position, item in enumerate(document.items, start=1):
-        prod = item.prod
-        if prod is None or prod.vProd is None or prod.qCom is None or prod.vUnCom is None:
-            continue
-        product = prod.qCom * prod.vUnCom
-        if within_a_cent(prod.vProd, product):
-            continue
-        yield finding(
-            "item.vprod",
-            "629",
-            f"{_where(position, item)}: vProd is {cents(prod.vProd):.2f} but qCom × vUnCom = "
-            f"{prod.qCom} × {prod.vUnCom} = {cents(product):.2f} (tolerance 0.01).",
-            context.path(f"det[{position}]/prod/vProd"),
-        )
+    return _vprod_against(document, context, "qCom", "vUnCom", ("item.vprod", "629"))
 
 
 @rule(
@@ -87,22 +96,7 @@ def check_vprod_commercial(document: NFeDocument, context: RuleContext) -> Itera
 @guarded
 def check_vprod_taxable(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
     """630: ``|vProd − round(qTrib × vUnTrib, 2)| ≤ 0.01`` (same scope as 629, per ACBr)."""
-    if not _is_normal(document):
-        return
-    for position, item in enumerate(document.items, start=1):
-        prod = item.prod
-        if prod is None or prod.vProd is None or prod.qTrib is None or prod.vUnTrib is None:
-            continue
-        product = prod.qTrib * prod.vUnTrib
-        if within_a_cent(prod.vProd, product):
-            continue
-        yield finding(
-            "item.vprod_trib",
-            "630",
-            f"{_where(position, item)}: vProd is {cents(prod.vProd):.2f} but qTrib × vUnTrib = "
-            f"{prod.qTrib} × {prod.vUnTrib} = {cents(product):.2f} (tolerance 0.01).",
-            context.path(f"det[{position}]/prod/vProd"),
-        )
+    return _vprod_against(document, context, "qTrib", "vUnTrib", ("item.vprod_trib", "630"))
 
 
 @rule(
