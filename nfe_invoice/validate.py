@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from lxml import etree
+
 from . import schema
 from .errors import InputError
 from .events import CANCEL_CODES, Cancellation, cancellation_findings
@@ -21,7 +23,7 @@ from .model import NFeDocument
 from .parse import Envelope, locate, parse_document
 from .rules import RuleContext, rule_codes, run_rules
 from .signature import SIGNATURE_CODES, TrustStore, load_trust_store, verify_signature
-from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load
+from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load, local_name
 
 DOCUMENT_CODES: Final = (
     CodeInfo("document.comment", None, Severity.ERROR,
@@ -175,6 +177,17 @@ def _validate_loaded(
     return Validated(report, document)
 
 
+def _first_prefixed(document: XmlDocument) -> etree._Element | None:
+    """The first element written with a namespace prefix (``ds:Signature``, ``ns1:IBSCBS``), if any.
+
+    A prefix that is declared but never used (``xmlns:xsi`` on some nfeProc) is not an error.
+    """
+    for element in document.root.iter():
+        if element.prefix is not None:
+            return element
+    return None
+
+
 def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
     """Checks on the bytes themselves, before any structure is judged."""
     if document.has_comments or document.has_pis:
@@ -185,12 +198,15 @@ def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
             message=f"the document contains {what}; a real NF-e has none, and they can hide or split values",
         )
     raw = document.raw
-    if b"xmlns:" in raw:
+    prefixed = _first_prefixed(document) if b"xmlns:" in raw else None  # the tree walk only when needed
+    if prefixed is not None:
         yield Finding(
             code="document.prefix",
             severity=Severity.ERROR,
-            message="the document declares a namespace prefix; NF-e allows only the default namespaces",
+            message=f"<{prefixed.prefix}:{local_name(prefixed.tag)}> uses a namespace prefix; "
+            "NF-e allows only the default namespaces",
             sefaz="404",
+            xpath=element_path(prefixed),
         )
     encoding = document.tree.docinfo.encoding
     if encoding and encoding.upper().replace("_", "-") not in {"UTF-8", "UTF8"}:

@@ -88,3 +88,20 @@ def test_an_internal_failure_fails_closed_and_does_not_raise(monkeypatch: pytest
     assert not report.ok
     assert [finding.code for finding in report.findings] == ["internal.error"]
     assert "simulated bug" in report.findings[0].message
+
+
+def test_namespace_prefixes_are_404_only_when_used() -> None:
+    body = VALID.split(b"?>", 1)[1]
+    declared = body.replace(b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe">',
+                            b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe" xmlns:x="urn:unused">', 1)
+    assert declared != body
+    assert "document.prefix" not in validate(declared).codes()
+    used = body.replace(b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe">',
+                        b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe" xmlns:nfe="http://www.portalfiscal.inf.br/nfe">',
+                        1).replace(b"<natOp>", b"<nfe:natOp>").replace(b"</natOp>", b"</nfe:natOp>")
+    report = validate(used)
+    [finding] = [f for f in report.findings if f.code == "document.prefix"]
+    assert finding.sefaz == "404"
+    assert finding.xpath == "/NFe/infNFe/ide/natOp" and "nfe:natOp" in finding.message
+    text_only = body.replace(b"Documento gerado", b"xmlns:ds is only text here, documento gerado")
+    assert "document.prefix" not in validate(text_only).codes()
