@@ -12,21 +12,56 @@ Types carry meaning and nothing else:
 The model holds no behaviour beyond a few read-only conveniences; validation judges it.
 
 The classes are frozen dataclasses without ``__slots__`` on purpose: the parser fills an instance's
-``__dict__`` directly (see :func:`nfe_invoice.parse._new`), because a frozen dataclass's ``__init__`` pays
-one ``object.__setattr__`` per field (64 for :class:`Icms`) and that alone tripled the parse time.
+``__dict__`` directly (see ``parse._read``), because a frozen dataclass's ``__init__`` pays one
+``object.__setattr__`` per field (64 for :class:`Icms`) and that alone tripled the parse time.
+
+Their value semantics (``==``, ``hash``, ``repr``) come from :class:`Record`, written once, instead of
+being generated per class: ``@dataclass`` compiles each generated method separately, and doing that
+for ~90 classes cost 80 ms at every start of the command line (an ERP hook starts it per file).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+class Record:
+    """Value equality, hashing and ``repr`` over a model class's fields, as a dataclass would generate."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(self))  # type: ignore[arg-type]
+        return tuple(getattr(self, name) for name in names)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        self._values()  # fills the field-name cache
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_NAMES[cls])
+        return f"{cls.__qualname__}({shown})"
+
 
 # --------------------------------------------------------------------------------------------- ide
 
 
-@dataclass(frozen=True)
-class RefNF:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class RefNF(Record):
     """A referenced model 1/1A (paper) NF, or producer's NF (refNFP)."""
 
     cUF: str | None = None
@@ -39,15 +74,15 @@ class RefNF:
     nNF: str | None = None
 
 
-@dataclass(frozen=True)
-class RefECF:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class RefECF(Record):
     mod: str | None = None
     nECF: str | None = None
     nCOO: str | None = None
 
 
-@dataclass(frozen=True)
-class NFRef:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class NFRef(Record):
     """One referenced document (``ide/NFref``)."""
 
     refNFe: str | None = None
@@ -58,8 +93,8 @@ class NFRef:
     refECF: RefECF | None = None
 
 
-@dataclass(frozen=True)
-class Ide:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Ide(Record):
     """Identification of the document (``ide``)."""
 
     cUF: str | None = None
@@ -96,8 +131,8 @@ class Ide:
 # ------------------------------------------------------------------------------------------ parties
 
 
-@dataclass(frozen=True)
-class Address:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Address(Record):
     """``enderEmit`` / ``enderDest``."""
 
     xLgr: str | None = None
@@ -113,8 +148,8 @@ class Address:
     fone: str | None = None
 
 
-@dataclass(frozen=True)
-class Emitter:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Emitter(Record):
     """``emit``: who issued the NF-e (CNPJ, or CPF for rural producers)."""
 
     CNPJ: str | None = None
@@ -134,8 +169,8 @@ class Emitter:
         return self.CNPJ or self.CPF
 
 
-@dataclass(frozen=True)
-class Recipient:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Recipient(Record):
     """``dest``: CNPJ, CPF or idEstrangeiro (absent on an anonymous NFC-e)."""
 
     CNPJ: str | None = None
@@ -154,8 +189,8 @@ class Recipient:
         return self.CNPJ or self.CPF or self.idEstrangeiro
 
 
-@dataclass(frozen=True)
-class Location:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Location(Record):
     """``retirada`` / ``entrega``: a pickup or delivery place different from the parties' addresses."""
 
     CNPJ: str | None = None
@@ -176,8 +211,8 @@ class Location:
     IE: str | None = None
 
 
-@dataclass(frozen=True)
-class AuthorizedParty:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class AuthorizedParty(Record):
     """``autXML``: someone allowed to download the XML."""
 
     CNPJ: str | None = None
@@ -187,8 +222,8 @@ class AuthorizedParty:
 # --------------------------------------------------------------------------------------------- items
 
 
-@dataclass(frozen=True)
-class Product:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Product(Record):
     """``det/prod``."""
 
     cProd: str | None = None
@@ -231,8 +266,8 @@ class Product:
     nRECOPI: str | None = None
 
 
-@dataclass(frozen=True)
-class ImportAddition:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ImportAddition(Record):
     """``DI/adi``: one addition (adição) of an import declaration."""
 
     nAdicao: str | None = None
@@ -242,8 +277,8 @@ class ImportAddition:
     nDraw: str | None = None
 
 
-@dataclass(frozen=True)
-class ImportDeclaration:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ImportDeclaration(Record):
     """``prod/DI``: the import declaration (DI, DSI, DIRE, DUImp) an imported item cleared customs with."""
 
     nDI: str | None = None
@@ -261,8 +296,8 @@ class ImportDeclaration:
     adi: tuple[ImportAddition, ...] = ()
 
 
-@dataclass(frozen=True)
-class IndirectExport:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IndirectExport(Record):
     """``detExport/exportInd``: an export through a trading company (registro de exportação)."""
 
     nRE: str | None = None
@@ -270,16 +305,16 @@ class IndirectExport:
     qExport: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class ExportDetail:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ExportDetail(Record):
     """``prod/detExport``: the drawback act and, for an indirect export, its registration."""
 
     nDraw: str | None = None
     exportInd: IndirectExport | None = None
 
 
-@dataclass(frozen=True)
-class Batch:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Batch(Record):
     """``prod/rastro``: traceability of a batch (medicines, beverages...): lot, quantity, dates."""
 
     nLote: str | None = None
@@ -289,8 +324,8 @@ class Batch:
     cAgreg: str | None = None
 
 
-@dataclass(frozen=True)
-class VehicleProduct:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class VehicleProduct(Record):
     """``prod/veicProd``: a new vehicle (tpOp=2 is a direct sale, which changes vNF and vItem).
 
     The layout writes every field as a string code (``pot``, ``pesoL``, ``anoMod`` too), so they stay ``str``.
@@ -322,8 +357,8 @@ class VehicleProduct:
     tpRest: str | None = None
 
 
-@dataclass(frozen=True)
-class Medicine:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Medicine(Record):
     """``prod/med``: a medicine or pharmaceutical raw material (ANVISA code, maximum consumer price)."""
 
     cProdANVISA: str | None = None
@@ -331,8 +366,8 @@ class Medicine:
     vPMC: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Weapon:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Weapon(Record):
     """``prod/arma``: one firearm (type, serial numbers, description)."""
 
     tpArma: str | None = None
@@ -341,8 +376,8 @@ class Weapon:
     descr: str | None = None
 
 
-@dataclass(frozen=True)
-class FuelCide:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class FuelCide(Record):
     """``comb/CIDE``: the CIDE-Combustíveis contribution of a fuel item."""
 
     qBCProd: Decimal | None = None
@@ -350,8 +385,8 @@ class FuelCide:
     vCIDE: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class FuelPump:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class FuelPump(Record):
     """``comb/encerrante``: the pump meter readings of a retail fuel sale."""
 
     nBico: str | None = None
@@ -361,8 +396,8 @@ class FuelPump:
     vEncFin: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class FuelOrigin:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class FuelOrigin(Record):
     """``comb/origComb``: where a share of the fuel came from (national or imported, and the UF)."""
 
     indImport: str | None = None
@@ -370,8 +405,8 @@ class FuelOrigin:
     pOrig: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Fuel:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Fuel(Record):
     """``prod/comb``: a fuel item (ANP product code, blend percentages, UF of consumption)."""
 
     cProdANP: str | None = None
@@ -389,8 +424,8 @@ class Fuel:
     origComb: tuple[FuelOrigin, ...] = ()
 
 
-@dataclass(frozen=True)
-class Icms:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Icms(Record):
     """The one ICMS group present in ``imposto/ICMS`` (``group`` says which: ``ICMS00``, ``ICMSSN102``...).
 
     Every group shares one flat set of optional fields: which ones are present depends on the group.
@@ -463,8 +498,8 @@ class Icms:
     vCredICMSSN: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IcmsUfDest:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IcmsUfDest(Record):
     """``imposto/ICMSUFDest``: interstate sale to a final consumer (DIFAL)."""
 
     vBCUFDest: Decimal | None = None
@@ -478,8 +513,8 @@ class IcmsUfDest:
     vICMSUFRemet: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Ipi:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Ipi(Record):
     """``imposto/IPI``; ``group`` is ``IPITrib`` or ``IPINT``."""
 
     CNPJProd: str | None = None
@@ -495,8 +530,8 @@ class Ipi:
     vIPI: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Ii:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Ii(Record):
     """``imposto/II`` (import duty)."""
 
     vBC: Decimal | None = None
@@ -505,8 +540,8 @@ class Ii:
     vIOF: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Pis:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Pis(Record):
     """``imposto/PIS`` (``group``: PISAliq, PISQtde, PISNT, PISOutr) or ``PISST`` (group ``""``)."""
 
     group: str = ""
@@ -519,8 +554,8 @@ class Pis:
     indSomaPISST: str | None = None
 
 
-@dataclass(frozen=True)
-class Cofins:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Cofins(Record):
     """``imposto/COFINS`` (``group``: COFINSAliq, COFINSQtde, COFINSNT, COFINSOutr) or ``COFINSST``."""
 
     group: str = ""
@@ -533,8 +568,8 @@ class Cofins:
     indSomaCOFINSST: str | None = None
 
 
-@dataclass(frozen=True)
-class Issqn:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Issqn(Record):
     """``imposto/ISSQN`` (service items)."""
 
     vBC: Decimal | None = None
@@ -555,8 +590,8 @@ class Issqn:
     indIncentivo: str | None = None
 
 
-@dataclass(frozen=True)
-class SelectiveTax:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class SelectiveTax(Record):
     """``imposto/IS`` (Imposto Seletivo, tax reform)."""
 
     CSTIS: str | None = None
@@ -569,32 +604,32 @@ class SelectiveTax:
     vIS: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Deferral:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Deferral(Record):
     """``gDif`` (XSD ``TDif``): the deferred (diferido) share of IBS UF, IBS Mun or CBS on an item."""
 
     pDif: Decimal | None = None
     vDif: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class TaxReturn:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class TaxReturn(Record):
     """``gDevTrib`` (XSD ``TDevTrib``): tax given back to the buyer (devolução de tributos, cashback)."""
 
     pDevTrib: Decimal | None = None
     vDevTrib: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class RateReduction:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class RateReduction(Record):
     """``gRed`` (XSD ``TRed``): the reduction of the rate and the effective rate that results."""
 
     pRedAliq: Decimal | None = None
     pAliqEfet: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsRate:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsRate(Record):
     """``gIBSUF`` / ``gIBSMun`` / ``gCBS`` inside ``gIBSCBS``: one rate and its value.
 
     ``gDif``, ``gDevTrib`` and ``gRed`` sit between the rate and the value (XSD ``TCIBS_NFe``); their
@@ -612,8 +647,8 @@ class IbsCbsRate:
     vCBS: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class RegularTaxation:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class RegularTaxation(Record):
     """``gIBSCBS/gTribRegular`` (XSD ``TTribRegular``): what the regular regime would have charged."""
 
     CSTReg: str | None = None
@@ -626,8 +661,8 @@ class RegularTaxation:
     vTribRegCBS: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsValues:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsValues(Record):
     """``IBSCBS/gIBSCBS``: base and the IBS (state + municipal) and CBS values of the item."""
 
     vBC: Decimal | None = None
@@ -638,8 +673,8 @@ class IbsCbsValues:
     gTribRegular: RegularTaxation | None = None
 
 
-@dataclass(frozen=True)
-class MonoStandard:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class MonoStandard(Record):
     """``gMonoPadrao``: single-phase tax due on the operation, ad rem (quantity × rate per unit) or ad
     valorem (base × rate). One class for the IBS and CBS variants; each fills its own fields."""
 
@@ -656,8 +691,8 @@ class MonoStandard:
     vCBSMono: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class MonoWithholding:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class MonoWithholding(Record):
     """``gMonoReten``: single-phase tax withheld (sujeito a retenção) on this operation."""
 
     qBCMonoReten: Decimal | None = None
@@ -669,16 +704,16 @@ class MonoWithholding:
     vCBSMonoReten: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class MonoWithheldBefore:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class MonoWithheldBefore(Record):
     """``gMonoRet``: single-phase tax already withheld earlier in the chain (retido anteriormente)."""
 
     vIBSMonoRet: Decimal | None = None
     vCBSMonoRet: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class MonoBioDifference:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class MonoBioDifference(Record):
     """``gpBioDiferenca``: the difference due on the biofuel share of a blend."""
 
     qBCBioComb: Decimal | None = None
@@ -686,8 +721,8 @@ class MonoBioDifference:
     vCBSDiferenca: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class MonoRegime:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class MonoRegime(Record):
     """``gIBSMonoAdRem`` / ``gIBSMonoAdValorem`` / ``gCBSMonoAdRem`` / ``gCBSMonoAdValorem`` (XSD
     ``TMonofasia`` of this schema): the single-phase groups of one tax under one kind of rate."""
 
@@ -697,8 +732,8 @@ class MonoRegime:
     gpBioDiferenca: MonoBioDifference | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsMono:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsMono(Record):
     """``IBSCBS/gIBSCBSMono`` (XSD ``TMonofasia``): single-phase (monofásico) IBS/CBS of a fuel item.
 
     The IBS is either ad rem or ad valorem, and so is the CBS (a choice each); ``vTotIBSMonoItem`` and
@@ -713,8 +748,8 @@ class IbsCbsMono:
     vTotCBSMonoItem: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class CreditReversal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class CreditReversal(Record):
     """``gEstornoCred`` (XSD ``TEstornoCred``): IBS/CBS credit reversed (estornado); on the item and, as the
     sum of the items, in ``IBSCBSTot`` (rules 1176/1177)."""
 
@@ -722,8 +757,8 @@ class CreditReversal:
     vCBSEstCred: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class PresumedCredit:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class PresumedCredit(Record):
     """``gIBSCredPres`` / ``gCBSCredPres`` (XSD ``TCredPres``): the rate and value of a presumed credit,
     or the value whose use is suspended (``vCredPresCondSus``): the XSD allows one of the two."""
 
@@ -732,8 +767,8 @@ class PresumedCredit:
     vCredPresCondSus: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class PresumedCreditOperation:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class PresumedCreditOperation(Record):
     """``IBSCBS/gCredPresOper`` (XSD ``TCredPresOper``): presumed credit (crédito presumido) of the item."""
 
     vBCCredPres: Decimal | None = None
@@ -742,8 +777,8 @@ class PresumedCreditOperation:
     gCBSCredPres: PresumedCredit | None = None
 
 
-@dataclass(frozen=True)
-class ZfmPresumedCredit:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ZfmPresumedCredit(Record):
     """``IBSCBS/gCredPresIBSZFM`` (XSD ``TCredPresIBSZFM``): presumed IBS credit of the Manaus free zone."""
 
     competApur: str | None = None
@@ -751,8 +786,8 @@ class ZfmPresumedCredit:
     vCredPresIBSZFM: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbs:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbs(Record):
     """``imposto/IBSCBS`` (tax reform, NT 2025.002; XSD ``TTribNFe``)."""
 
     CST: str | None = None
@@ -765,8 +800,8 @@ class IbsCbs:
     gCredPresIBSZFM: ZfmPresumedCredit | None = None
 
 
-@dataclass(frozen=True)
-class Taxes:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Taxes(Record):
     """``det/imposto``."""
 
     vTotTrib: Decimal | None = None
@@ -783,21 +818,21 @@ class Taxes:
     IBSCBS: IbsCbs | None = None
 
 
-@dataclass(frozen=True)
-class IpiDevol:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IpiDevol(Record):
     vIPIDevol: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class ReturnedTaxes:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ReturnedTaxes(Record):
     """``det/impostoDevol``: IPI returned on a devolução."""
 
     pDevol: Decimal | None = None
     IPI: IpiDevol | None = None
 
 
-@dataclass(frozen=True)
-class Item:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Item(Record):
     """One ``det`` item."""
 
     nItem: int | None = None
@@ -809,8 +844,8 @@ class Item:
     DFeReferenciado: ReferencedItem | None = None
 
 
-@dataclass(frozen=True)
-class ReferencedItem:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ReferencedItem(Record):
     """``det/DFeReferenciado`` (NT 2025.002): the document, and optionally its item, this item refers to."""
 
     chaveAcesso: str | None = None
@@ -820,8 +855,8 @@ class ReferencedItem:
 # -------------------------------------------------------------------------------------------- totals
 
 
-@dataclass(frozen=True)
-class IcmsTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IcmsTotal(Record):
     """``total/ICMSTot``."""
 
     vBC: Decimal | None = None
@@ -855,8 +890,8 @@ class IcmsTotal:
     vTotTrib: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IssqnTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IssqnTotal(Record):
     """``total/ISSQNtot``."""
 
     vServ: Decimal | None = None
@@ -873,8 +908,8 @@ class IssqnTotal:
     cRegTrib: str | None = None
 
 
-@dataclass(frozen=True)
-class WithheldTaxes:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class WithheldTaxes(Record):
     """``total/retTrib``."""
 
     vRetPIS: Decimal | None = None
@@ -886,15 +921,15 @@ class WithheldTaxes:
     vRetPrev: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class SelectiveTaxTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class SelectiveTaxTotal(Record):
     """``total/ISTot``."""
 
     vIS: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsGroupTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsGroupTotal(Record):
     """``gIBSUF``, ``gIBSMun``, ``gIBS`` and ``gCBS`` inside ``IBSCBSTot`` share these fields."""
 
     vDif: Decimal | None = None
@@ -909,8 +944,8 @@ class IbsCbsGroupTotal:
     gIBSMun: IbsCbsGroupTotal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsMonoTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsMonoTotal(Record):
     """``IBSCBSTot/gMono``."""
 
     vIBSMono: Decimal | None = None
@@ -921,8 +956,8 @@ class IbsCbsMonoTotal:
     vCBSMonoRet: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class IbsCbsTotal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class IbsCbsTotal(Record):
     """``total/IBSCBSTot`` (tax reform)."""
 
     vBCIBSCBS: Decimal | None = None
@@ -932,8 +967,8 @@ class IbsCbsTotal:
     gEstornoCred: CreditReversal | None = None
 
 
-@dataclass(frozen=True)
-class Totals:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Totals(Record):
     """``total``."""
 
     ICMSTot: IcmsTotal | None = None
@@ -947,8 +982,8 @@ class Totals:
 # ----------------------------------------------------------------------------------------- transport
 
 
-@dataclass(frozen=True)
-class Carrier:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Carrier(Record):
     """``transp/transporta``."""
 
     CNPJ: str | None = None
@@ -960,8 +995,8 @@ class Carrier:
     UF: str | None = None
 
 
-@dataclass(frozen=True)
-class Vehicle:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Vehicle(Record):
     """``veicTransp`` / ``reboque``."""
 
     placa: str | None = None
@@ -969,13 +1004,13 @@ class Vehicle:
     RNTC: str | None = None
 
 
-@dataclass(frozen=True)
-class Seal:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Seal(Record):
     nLacre: str | None = None
 
 
-@dataclass(frozen=True)
-class Volume:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Volume(Record):
     """``transp/vol``."""
 
     qVol: str | None = None
@@ -987,8 +1022,8 @@ class Volume:
     lacres: tuple[Seal, ...] = ()
 
 
-@dataclass(frozen=True)
-class TransportWithholding:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class TransportWithholding(Record):
     """``transp/retTransp``: ICMS withheld on the freight service (retenção do ICMS do transporte)."""
 
     vServ: Decimal | None = None
@@ -999,8 +1034,8 @@ class TransportWithholding:
     cMunFG: str | None = None
 
 
-@dataclass(frozen=True)
-class Transport:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Transport(Record):
     """``transp``."""
 
     modFrete: str | None = None
@@ -1016,8 +1051,8 @@ class Transport:
 # ------------------------------------------------------------------------------------------ payment
 
 
-@dataclass(frozen=True)
-class Invoice:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Invoice(Record):
     """``cobr/fat``."""
 
     nFat: str | None = None
@@ -1026,8 +1061,8 @@ class Invoice:
     vLiq: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Installment:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Installment(Record):
     """``cobr/dup``."""
 
     nDup: str | None = None
@@ -1035,16 +1070,16 @@ class Installment:
     vDup: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class Billing:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Billing(Record):
     """``cobr``."""
 
     fat: Invoice | None = None
     dup: tuple[Installment, ...] = ()
 
 
-@dataclass(frozen=True)
-class Card:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Card(Record):
     """``detPag/card``."""
 
     tpIntegra: str | None = None
@@ -1055,8 +1090,8 @@ class Card:
     idTermPag: str | None = None
 
 
-@dataclass(frozen=True)
-class PaymentDetail:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class PaymentDetail(Record):
     """``pag/detPag``."""
 
     indPag: str | None = None
@@ -1069,8 +1104,8 @@ class PaymentDetail:
     card: Card | None = None
 
 
-@dataclass(frozen=True)
-class Payment:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Payment(Record):
     """``pag``."""
 
     detPag: tuple[PaymentDetail, ...] = ()
@@ -1080,22 +1115,22 @@ class Payment:
 # -------------------------------------------------------------------------------------------- other
 
 
-@dataclass(frozen=True)
-class Intermediary:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Intermediary(Record):
     """``infIntermed``: the marketplace or platform the sale went through."""
 
     CNPJ: str | None = None
     idCadIntTran: str | None = None
 
 
-@dataclass(frozen=True)
-class Observation:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Observation(Record):
     xCampo: str | None = None
     xTexto: str | None = None
 
 
-@dataclass(frozen=True)
-class AdditionalInfo:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class AdditionalInfo(Record):
     """``infAdic``."""
 
     infAdFisco: str | None = None
@@ -1104,8 +1139,8 @@ class AdditionalInfo:
     obsFisco: tuple[Observation, ...] = ()
 
 
-@dataclass(frozen=True)
-class Purchase:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Purchase(Record):
     """``compra``: the buyer's purchase order references."""
 
     xNEmp: str | None = None
@@ -1113,8 +1148,8 @@ class Purchase:
     xCont: str | None = None
 
 
-@dataclass(frozen=True)
-class Export:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Export(Record):
     """``exporta``: where the exported goods leave the country and are cleared."""
 
     UFSaidaPais: str | None = None
@@ -1122,16 +1157,16 @@ class Export:
     xLocDespacho: str | None = None
 
 
-@dataclass(frozen=True)
-class CaneDeduction:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class CaneDeduction(Record):
     """``cana/deduc``: one deduction from the value of the sugar cane supplied."""
 
     xDed: str | None = None
     vDed: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class SugarCane:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class SugarCane(Record):
     """``cana``: acquisition of sugar cane (month's supply and deductions).
 
     The daily supply ``forDia`` is left out: its day is an attribute (``@dia``), which the parser reads only
@@ -1149,15 +1184,15 @@ class SugarCane:
     vLiqFor: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class NffRequest:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class NffRequest(Record):
     """``infSolicNFF``: the request of an NF-e issued through the Nota Fiscal Fácil (NFF) app."""
 
     xSolic: str | None = None
 
 
-@dataclass(frozen=True)
-class TechnicalResponsible:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class TechnicalResponsible(Record):
     """``infRespTec``."""
 
     CNPJ: str | None = None
@@ -1168,16 +1203,16 @@ class TechnicalResponsible:
     hashCSRT: str | None = None
 
 
-@dataclass(frozen=True)
-class Supplement:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Supplement(Record):
     """``infNFeSupl`` (NFC-e QR code)."""
 
     qrCode: str | None = None
     urlChave: str | None = None
 
 
-@dataclass(frozen=True)
-class InfNFe:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class InfNFe(Record):
     """``infNFe``: the signed content of the NF-e."""
 
     Id: str | None = None
@@ -1202,8 +1237,8 @@ class InfNFe:
     infSolicNFF: NffRequest | None = None
 
 
-@dataclass(frozen=True)
-class Protocol:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Protocol(Record):
     """``protNFe/infProt``: SEFAZ's answer that authorised (or denied) the NF-e."""
 
     Id: str | None = None
@@ -1224,8 +1259,8 @@ class Protocol:
         return self.cStat in {"100", "150"}
 
 
-@dataclass(frozen=True)
-class ParseIssue:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class ParseIssue(Record):
     """A value the parser could not convert to its type (kept as None in the model)."""
 
     xpath: str
@@ -1233,8 +1268,8 @@ class ParseIssue:
     expected: str
 
 
-@dataclass(frozen=True)
-class NFeDocument:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class NFeDocument(Record):
     """An NF-e or NFC-e as read from an ``NFe`` or ``nfeProc`` document.
 
     ``raw`` is the exact input; ``root_tag`` says which envelope it came in. ``issues`` lists values
