@@ -105,3 +105,23 @@ def test_namespace_prefixes_are_404_only_when_used() -> None:
     assert finding.xpath == "/NFe/infNFe/ide/natOp" and "nfe:natOp" in finding.message
     text_only = body.replace(b"Documento gerado", b"xmlns:ds is only text here, documento gerado")
     assert "document.prefix" not in validate(text_only).codes()
+
+
+def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One broken rule (a bug of ours) gives rules.internal_error; an absurd value only silences its rule."""
+    import nfe_invoice.rules as rules
+    from nfe_invoice.rules.base import Rule
+
+    def broken(document: object, context: object) -> list[object]:
+        raise KeyError("simulated bug")
+
+    def overflowing(document: object, context: object) -> list[object]:
+        raise ArithmeticError("9E+999999")
+
+    extra = (Rule("check_broken", "simulated", broken, ()), Rule("check_overflow", "simulated", overflowing, ()))
+    monkeypatch.setattr(rules, "RULES", rules.RULES + extra)
+    monkeypatch.setattr(rules, "_CHECKS", rules._CHECKS + tuple(entry.check for entry in extra))
+    unsigned_but_sound = build_nfe(default_spec(2)).replace(b"<vNF>", b"<vNF>1")  # one real finding too
+    codes = validate(unsigned_but_sound).codes()
+    assert "rules.internal_error" in codes
+    assert "totals.vnf" in codes  # the other rules ran
