@@ -109,7 +109,7 @@ def test_namespace_prefixes_are_404_only_when_used() -> None:
 
 def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """One broken rule (a bug of ours) gives rules.internal_error; an absurd value only silences its rule."""
-    import nfe_invoice.rules as rules
+    from nfe_invoice import rules
     from nfe_invoice.rules.base import Rule
 
     def broken(document: object, context: object) -> list[object]:
