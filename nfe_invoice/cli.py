@@ -53,7 +53,13 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml"))
+            found = [
+                Path(folder, name)
+                for folder, _, names in os.walk(path)  # symlinked folders are not entered (no loops)
+                for name in names
+                if name.lower().endswith(".xml")
+            ]
+            files.extend(sorted(p for p in found if p.is_file()))
         elif path.exists():
             files.append(path)
         else:

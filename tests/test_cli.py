@@ -200,3 +200,12 @@ def test_trust_store_judges_the_chain(tmp_path: Path) -> None:
     [report] = json_lines(out)
     assert code == 1
     assert {f["sefaz"] for f in report["findings"]} & {"293", "295"}  # type: ignore[union-attr]
+
+
+def test_folder_walk_survives_a_symlink_loop(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "doc.XML").write_bytes(build_nfe(default_spec(1)))
+    (tmp_path / "a" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    code, out = run("validate", "--format", "json", str(tmp_path))
+    assert code == 1
+    assert [Path(str(r["file"])).name for r in json_lines(out)] == ["doc.XML"]
