@@ -183,8 +183,7 @@ AUTHORISED_REAL = [
 @pytest.mark.parametrize("name", AUTHORISED_REAL)
 def test_real_authorised_documents_have_no_errors(name: str) -> None:
     path = next((candidate for candidate in REALWORLD_FILES if str(candidate).endswith(name)), None)
-    if path is None:
-        pytest.skip(f"{name} is not in fixtures/realworld")
+    assert path is not None, f"{name} is missing from fixtures/realworld"
     doc = nfe_invoice.parse(path)
     assert doc.protocol is not None
     errors = [
