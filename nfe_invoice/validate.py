@@ -22,7 +22,14 @@ from .findings import CodeInfo, Finding, Report, Severity
 from .model import NFeDocument
 from .parse import Envelope, locate, parse_document
 from .rules import RuleContext, rule_codes, run_rules
-from .signature import SIGNATURE_CODES, TrustStore, load_trust_store, verify_signature
+from .signature import (
+    BUNDLED_TRUST_STORES,
+    SIGNATURE_CODES,
+    TrustStore,
+    bundled_trust_store,
+    load_trust_store,
+    verify_signature,
+)
 from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load, local_name
 
 DOCUMENT_CODES: Final = (
@@ -93,13 +100,19 @@ def validate(
     """Validate one NF-e and return its :class:`Report` (never raises because the document is bad).
 
     ``now`` is the reference clock for the receipt-time rules when the document has no protocol; it is
-    never the wall clock by default, so a valid NF-e stays valid. ``trust_store`` (roots PEM, or a loaded
-    :class:`TrustStore`) turns on the chain-of-trust check. ``cancellations`` are cancellation events
+    never the wall clock by default, so a valid NF-e stays valid. ``trust_store`` turns on the
+    chain-of-trust check: a loaded :class:`TrustStore` (load it once for a batch), the path of a PEM
+    file, or the name of a bundled store (``"icp-brasil"``). ``cancellations`` are cancellation events
     (see :mod:`nfe_invoice.events`) the caller has for this or other documents. A ``schema_dir`` that
     cannot be used raises :class:`~nfe_invoice.schema.SchemaError`: that is the caller's configuration,
     not a defect of the document.
     """
-    store = trust_store if isinstance(trust_store, TrustStore | None) else load_trust_store(trust_store)
+    if isinstance(trust_store, TrustStore | None):
+        store = trust_store
+    elif isinstance(trust_store, str) and trust_store in BUNDLED_TRUST_STORES:
+        store = bundled_trust_store(trust_store)
+    else:
+        store = load_trust_store(trust_store)
     options = ValidationOptions(
         trust_store=store,
         now=now,

@@ -47,6 +47,12 @@ def test_real_production_signatures_chain_to_icp_brasil(name: str) -> None:
     assert not [f for f in report.findings if f.code.startswith(("certificate.", "signature."))]
 
 
+def test_the_api_takes_the_bundle_by_name_too() -> None:
+    report = validate(SIGNED / "fabyo__nfeProc_55_SP_prod_2026_B2B_1item.xml", trust_store="icp-brasil")
+    assert report.ok
+    assert "certificate.chain_not_checked" not in report.codes()
+
+
 def test_a_library_test_certificate_does_not_chain() -> None:
     report = validate(SIGNED / "javanfe__enviNFe_55_SP_RTC_IBSCBS_testcert.xml",
                       trust_store=bundled_trust_store("icp-brasil"))
