@@ -100,10 +100,6 @@ def cents(value: Decimal | None) -> Decimal:
     return (value or ZERO).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def same_money(a: Decimal | None, b: Decimal | None) -> bool:
-    return cents(a) == cents(b)
-
-
 def brl(value: Decimal | None) -> str:
     """A money value for messages: ``1234.50``."""
     return f"{cents(value):.2f}"
