@@ -268,6 +268,14 @@ def check_transport_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
             )
 
 
+# (infNFe group, code, SEFAZ code, what it is): groups that belong to sales between businesses.
+_COMMERCIAL_GROUPS: Final = (
+    ("cobr", "nfce.billing", "760", "billing data (cobr: fatura, duplicatas)"),
+    ("compra", "nfce.purchase", "762", "purchase data (compra: empenho, pedido, contrato)"),
+    ("cana", "nfce.cane", "763", "sugar cane acquisition data (cana)"),
+)
+
+
 @rule(
     ("nfce.billing", "760"),
     ("nfce.purchase", "762"),
@@ -279,27 +287,9 @@ def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
     sugar cane to a mill, a sale between businesses)."""
     if not _nfce(doc):
         return
-    if doc.infNFe.cobr is not None:
-        yield finding(
-            "nfce.billing",
-            "760",
-            "NFC-e has billing data (cobr: fatura, duplicatas), expected none",
-            ctx.path("cobr"),
-        )
-    if doc.infNFe.compra is not None:
-        yield finding(
-            "nfce.purchase",
-            "762",
-            "NFC-e has purchase data (compra: empenho, pedido, contrato), expected none",
-            ctx.path("compra"),
-        )
-    if doc.infNFe.cana is not None:
-        yield finding(
-            "nfce.cane",
-            "763",
-            "NFC-e has sugar cane acquisition data (cana), expected none",
-            ctx.path("cana"),
-        )
+    for group, code, sefaz, what in _COMMERCIAL_GROUPS:
+        if getattr(doc.infNFe, group) is not None:
+            yield finding(code, sefaz, f"NFC-e has {what}, expected none", ctx.path(group))
 
 
 @rule(

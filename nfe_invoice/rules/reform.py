@@ -181,6 +181,24 @@ def check_vnftot_present(document: NFeDocument, context: RuleContext) -> Iterato
         )
 
 
+def _total_presence(
+    document: NFeDocument, context: RuleContext, group: str, *, count: int, what: str, codes: tuple[str, ...]
+) -> Iterator[Finding]:
+    """A reform total group is informed if and only if ``count`` items carry its tax (``what``).
+
+    ``codes`` is (unexpected code, its SEFAZ code, missing code, its SEFAZ code).
+    """
+    total = document.infNFe.total
+    present = total is not None and getattr(total, group) is not None
+    unexpected, unexpected_sefaz, missing, missing_sefaz = codes
+    if present and not count:
+        yield finding(unexpected, unexpected_sefaz, f"total/{group} is present but no item has {what}.",
+                      context.path(f"total/{group}"))
+    elif count and not present and total is not None:
+        yield finding(missing, missing_sefaz, f"{count} item(s) have {what} but total/{group} is absent.",
+                      context.path(f"total/{group}"))
+
+
 @rule(
     ("reform.istot_unexpected", "1073"),
     ("reform.istot_missing", "1117"),
@@ -189,17 +207,9 @@ def check_vnftot_present(document: NFeDocument, context: RuleContext) -> Iterato
 @guarded
 def check_istot_presence(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
     """1073 / 1117: total/ISTot is informed if and only if at least one item has imposto/IS."""
-    total = document.infNFe.total
-    present = total is not None and total.ISTot is not None
-    count = sums_of(document).items_with_is
-    if present and not count:
-        yield finding("reform.istot_unexpected", "1073",
-                      "total/ISTot is present but no item has the selective tax (imposto/IS).",
-                      context.path("total/ISTot"))
-    elif count and not present and total is not None:
-        yield finding("reform.istot_missing", "1117",
-                      f"{count} item(s) have the selective tax (imposto/IS) but total/ISTot is absent.",
-                      context.path("total/ISTot"))
+    return _total_presence(document, context, "ISTot", count=sums_of(document).items_with_is,
+                           what="the selective tax (imposto/IS)",
+                           codes=("reform.istot_unexpected", "1073", "reform.istot_missing", "1117"))
 
 
 @rule(
@@ -210,17 +220,9 @@ def check_istot_presence(document: NFeDocument, context: RuleContext) -> Iterato
 @guarded
 def check_ibscbstot_presence(document: NFeDocument, context: RuleContext) -> Iterator[Finding]:
     """1118 / 1119: total/IBSCBSTot is informed if and only if at least one item has imposto/IBSCBS."""
-    total = document.infNFe.total
-    present = total is not None and total.IBSCBSTot is not None
-    count = sums_of(document).items_with_ibscbs
-    if present and not count:
-        yield finding("reform.ibscbstot_unexpected", "1118",
-                      "total/IBSCBSTot is present but no item has IBS/CBS (imposto/IBSCBS).",
-                      context.path("total/IBSCBSTot"))
-    elif count and not present and total is not None:
-        yield finding("reform.ibscbstot_missing", "1119",
-                      f"{count} item(s) have IBS/CBS (imposto/IBSCBS) but total/IBSCBSTot is absent.",
-                      context.path("total/IBSCBSTot"))
+    return _total_presence(document, context, "IBSCBSTot", count=sums_of(document).items_with_ibscbs,
+                           what="IBS/CBS (imposto/IBSCBS)",
+                           codes=("reform.ibscbstot_unexpected", "1118", "reform.ibscbstot_missing", "1119"))
 
 
 @rule(
