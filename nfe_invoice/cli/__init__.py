@@ -1,0 +1,54 @@
+"""The ``nfe-invoice`` command line: argument parsing and printing over the public API, nothing else.
+
+Each command lives in its own module with a ``register(commands)`` function that adds its sub-parser
+and sets ``handler(args, out) -> exit status``. Exit statuses are listed in :mod:`.common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from .. import __version__
+from . import codes, demo, validate
+from .codes import codes_markdown
+from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
+
+#: Every command module, in the order ``--help`` lists them.
+COMMANDS = (validate, codes, demo)
+
+__all__ = ["CommandFailed", "UsageError", "build_parser", "codes_markdown", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nfe-invoice",
+        description="Validate Brazilian NF-e 4.00 documents and turn them into VTEX invoice notifications.",
+    )
+    parser.add_argument("--version", action="version", version=f"nfe-invoice {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    stream = out or sys.stdout
+    try:
+        code: int = args.handler(args, stream)
+    except UsageError as exc:
+        sys.stderr.write(f"nfe-invoice: error: {exc}\n")
+        return EXIT_USAGE
+    except CommandFailed as exc:
+        sys.stderr.write(f"nfe-invoice: {exc}\n")
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("nfe-invoice: interrupted\n")
+        return 130
+    return code

@@ -1,0 +1,159 @@
+"""``nfe-invoice validate``: one report per document, text for people or JSON lines for machines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
+
+from .. import schema
+from ..errors import InputError, NfeInvoiceError
+from ..events import Cancellation, NotACancellationError, read_cancellation
+from ..signature import BUNDLED_TRUST_STORES, TrustStore, bundled_trust_store, load_trust_store
+from ..validate import ValidationOptions, validate_full
+from .common import EXIT_NOT_OK, EXIT_OK, Subcommands, UsageError, expand_paths, finding_line, parse_moment
+
+_CERTIFICATE = "_certificate"
+_WORKER_OPTIONS: ValidationOptions | None = None
+_WORKER_EVENTS: list[Cancellation] = []
+
+
+def _looks_like_event(path: Path) -> bool:
+    """A cheap look at the head of a file: is it a procEventoNFe (read fully only if so)?"""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(600)
+    except OSError:
+        return False
+    return b"procEventoNFe" in head
+
+
+def collect_cancellations(files: Sequence[Path], options: ValidationOptions) -> list[Cancellation]:
+    events = []
+    for path in files:
+        if _looks_like_event(path):
+            try:
+                events.append(read_cancellation(path, schema_dir=options.schema_dir, max_bytes=options.max_bytes))
+            except (NotACancellationError, InputError):
+                continue
+    return events
+
+
+def print_text_report(report: dict[str, Any], out: TextIO) -> None:
+    mark = "OK  " if report["ok"] else "FAIL"
+    key = f"  key {report['access_key']}" if report.get("access_key") else ""
+    counts: dict[str, int] = {}
+    for finding in report["findings"]:
+        counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
+    summary = ", ".join(f"{count} {severity}{'s' if count > 1 else ''}" for severity, count in counts.items())
+    out.write(f"{mark} {report['file']}{key}{'  (' + summary + ')' if summary else ''}\n")
+    if report.get(_CERTIFICATE):
+        out.write(f"  signed by {report[_CERTIFICATE]}\n")
+    for finding in report["findings"]:
+        out.write(finding_line(finding) + "\n")
+
+
+def _init_worker(options: ValidationOptions, events: list[Cancellation]) -> None:
+    global _WORKER_OPTIONS, _WORKER_EVENTS
+    _WORKER_OPTIONS, _WORKER_EVENTS = options, events
+
+
+def _validate_one(path: str) -> dict[str, Any]:
+    assert _WORKER_OPTIONS is not None
+    report = validate_full(path, _WORKER_OPTIONS, cancellations=_WORKER_EVENTS).report
+    result = report.to_dict()
+    result["file"] = path
+    certificate = report.facts.get("certificate")
+    if certificate is not None:  # shown to people; not part of the JSON contract
+        result[_CERTIFICATE] = (
+            f"{certificate.subject} (CNPJ {certificate.cnpj or 'none'}), serial {certificate.serial}, "
+            f"valid {certificate.not_before:%Y-%m-%d} to {certificate.not_after:%Y-%m-%d}, "
+            f"issued by {certificate.issuer}"
+        )
+    return result
+
+
+def iter_reports(files: Sequence[Path], options: ValidationOptions, jobs: int) -> Iterator[dict[str, Any]]:
+    """Validate every file (in parallel when ``jobs`` > 1), yielding report dicts in input order."""
+    events = collect_cancellations(files, options)
+    names = [str(path) for path in files]
+    if jobs <= 1 or len(names) < 64:
+        _init_worker(options, events)
+        yield from map(_validate_one, names)
+        return
+    chunk = max(8, min(256, len(names) // (jobs * 8)))
+    # The schemas are compiled already (cmd_validate): forked workers inherit them, none compiles its own.
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(options, events)) as pool:
+        yield from pool.map(_validate_one, names, chunksize=chunk)
+
+
+def trust_store_option(value: str | None) -> TrustStore | None:
+    """``--trust-store``: a bundled store's name or a PEM path; unusable is a usage error."""
+    try:
+        if value in BUNDLED_TRUST_STORES:
+            return bundled_trust_store(value)
+        if value:
+            return load_trust_store(value)
+    except NfeInvoiceError as exc:
+        raise UsageError(f"--trust-store: {exc}") from exc
+    return None
+
+
+def validation_options(args: argparse.Namespace) -> ValidationOptions:
+    """The validation options shared by every command that validates, checked once up front."""
+    options = ValidationOptions(
+        trust_store=trust_store_option(getattr(args, "trust_store", None)),
+        now=parse_moment(getattr(args, "now", None)),
+        schema_dir=Path(args.schema_dir) if getattr(args, "schema_dir", None) else None,
+    )
+    try:  # a schema set that cannot be used is the command line's fault, not the documents'
+        for root_tag in ("nfeProc", "NFe"):
+            schema.schema_for(root_tag, options.schema_dir)
+    except schema.SchemaError as exc:
+        raise UsageError(f"--schema-dir: {exc}") from exc
+    return options
+
+
+def add_validation_options(parser: argparse.ArgumentParser) -> None:
+    """``--trust-store``, ``--now`` and ``--schema-dir``, for every command that validates."""
+    parser.add_argument("--trust-store", metavar="PEM",
+                        help="root (and intermediate) certificates that signing chains must reach: a PEM file, "
+                        f"or the name of a bundled store ({', '.join(sorted(BUNDLED_TRUST_STORES))})")
+    parser.add_argument("--now", metavar="ISO", help="reference time for the receipt-time rules when a "
+                        "document has no protocol (e.g. 2026-11-20T14:30:00-03:00)")
+    parser.add_argument("--schema-dir", metavar="DIR", help="a newer official XSD set to validate against")
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    files = expand_paths(args.paths)
+    options = validation_options(args)
+    all_ok = True
+    total = failed = 0
+    for report in iter_reports(files, options, args.jobs):
+        total += 1
+        if not report["ok"]:
+            all_ok = False
+            failed += 1
+        if args.format == "json":
+            report.pop(_CERTIFICATE, None)
+            out.write(json.dumps(report, ensure_ascii=False) + "\n")
+        else:
+            print_text_report(report, out)
+    if args.format == "text":
+        out.write(f"\n{total} document(s): {total - failed} ok, {failed} not ok\n")
+    return EXIT_OK if all_ok else EXIT_NOT_OK
+
+
+def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
+    validate = commands.add_parser("validate", help="validate NF-e files or folders")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="an XML file, or a folder walked for *.xml")
+    validate.add_argument("--format", choices=("text", "json"), default="text",
+                          help="text for people, json for machines (one object per document per line)")
+    add_validation_options(validate)
+    validate.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                          help="worker processes for large folders (default: number of cores)")
+    validate.set_defaults(handler=cmd_validate)
