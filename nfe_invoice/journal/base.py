@@ -1,0 +1,217 @@
+"""The journal's one small interface: what every backend (SQLite, PostgreSQL) must do, and the record.
+
+One record per invoice, keyed by (account, order id, invoice number). Its state machine::
+
+    (new) ──enqueue──► queued ──claim──► sending ──finish──► sent | delivered-already | failed
+      │                  ▲                  │
+      └──enqueue──► refused                 └──release (shutdown) / lease expired ──► claimable again
+
+* ``refused``: validation, mapping or reconciliation said no; ``findings`` / ``decision`` say why. Never sent.
+* ``sending``: claimed under a lease (``lease_owner``, ``lease_expires``); ``attempts`` is the fencing token:
+  every claim increments it and :meth:`Journal.finish` only writes when the claim's attempt is still the
+  record's, so a worker whose lease expired cannot overwrite the newer outcome.
+* ``sent`` (with VTEX's ``receipt``), ``delivered-already`` (the order already holds this very invoice),
+  ``failed`` (VTEX unreachable or refusing after the retries; a later run queues it again).
+
+Idempotency lives in :meth:`Journal.enqueue`: the same invoice with the same payload hash changes nothing;
+a different payload for an invoice number already sent is a conflict (refused unless forced), because an
+invoice number, once sent, can never be corrected at VTEX.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class State(enum.StrEnum):
+    QUEUED = "queued"
+    REFUSED = "refused"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED_ALREADY = "delivered-already"
+    FAILED = "failed"
+
+
+#: States in which nothing more will happen to a record on its own.
+FINAL_STATES = frozenset({State.REFUSED, State.SENT, State.DELIVERED_ALREADY, State.FAILED})
+#: States whose payload VTEX holds (an invoice number in them can no longer be changed).
+DELIVERED_STATES = frozenset({State.SENT, State.DELIVERED_ALREADY})
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    account: str
+    order_id: str
+    invoice_number: str
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """What enqueueing knows about one document (built by the pipeline, stored by the journal).
+
+    ``document`` is the XML exactly as received, kept so a worker can map it again against the order it
+    fetches (VTEX's SKU ids come from the order) without the original file. ``payload`` is the request body
+    as built at enqueue time (JSON text), None when it can only be built against the order; its hash is
+    the record's identity for idempotency.
+    """
+
+    key: RecordKey
+    access_key: str
+    xml_sha256: str
+    document: bytes
+    payload: str | None
+    payload_sha256: str
+    state: State = State.QUEUED  # QUEUED or REFUSED
+    source: str | None = None
+    findings: tuple[Mapping[str, Any], ...] = ()
+    decision: Mapping[str, Any] | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A journal row as read back."""
+
+    key: RecordKey
+    access_key: str
+    xml_sha256: str
+    payload: str | None
+    payload_sha256: str
+    state: State
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    source: str | None = None
+    receipt: str | None = None
+    reason: str | None = None
+    findings: tuple[Mapping[str, Any], ...] = ()
+    decision: Mapping[str, Any] | None = None
+    sent_payload: str | None = None
+    sent_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by ``status --format json`` and the HTTP service."""
+        return {
+            "account": self.key.account,
+            "order_id": self.key.order_id,
+            "invoice_number": self.key.invoice_number,
+            "access_key": self.access_key,
+            "state": self.state.value,
+            "receipt": self.receipt,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "findings": [dict(f) for f in self.findings],
+            "decision": dict(self.decision) if self.decision is not None else None,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+class EnqueueOutcome(enum.StrEnum):
+    QUEUED = "queued"  # new record, or a refused/failed one queued again (its payload replaced)
+    REFUSED = "refused"  # stored as refused
+    UNCHANGED = "unchanged"  # the same payload was already there: nothing changes
+    CONFLICT = "conflict"  # a different payload for an invoice number VTEX already holds: not stored
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    outcome: EnqueueOutcome
+    record: Record
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A record held under a lease by one worker. ``attempt`` is the fencing token (see the module doc)."""
+
+    record: Record
+    document: bytes
+    attempt: int
+    owner: str
+    #: True when the record was taken over from a dead or expired holder: it may already be at VTEX.
+    recovered: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    order_id: str | None = None
+    state: State | None = None
+    since: datetime | None = None
+    access_key: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class Counts:
+    by_state: dict[State, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+
+class Journal(Protocol):
+    """Every backend implements exactly this. Each state change is one transaction."""
+
+    url: str  # where it lives, with any password masked
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the schema version now in force."""
+
+    def enqueue(self, entry: NewRecord, *, force: bool = False) -> EnqueueResult:
+        """Store a document's record idempotently (see :class:`EnqueueOutcome`).
+
+        ``force`` replaces the payload of an invoice number already delivered and queues it again.
+        """
+
+    def claim(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+        """Atomically take up to ``limit`` records that are queued, or sending under an expired (or dead)
+        lease: state becomes sending, attempts + 1, the lease is ``owner``'s. No two owners ever hold one."""
+
+    def renew(self, claim: Claim, lease_seconds: float) -> bool:
+        """Extend the lease; False when the record is no longer this claim's (fenced out)."""
+
+    def finish(
+        self,
+        claim: Claim,
+        state: State,
+        *,
+        receipt: str | None = None,
+        reason: str | None = None,
+        decision: Mapping[str, Any] | None = None,
+        sent_payload: str | None = None,
+        findings: tuple[Mapping[str, Any], ...] = (),
+    ) -> bool:
+        """Record the outcome (sent, delivered-already, refused or failed) if the claim still holds the
+        record (``attempts == claim.attempt``); False, and nothing written, when it was fenced out."""
+
+    def release(self, claim: Claim) -> bool:
+        """Give a claimed record back (queued) without an outcome, e.g. on shutdown."""
+
+    def requeue_failed(self) -> int:
+        """Queue every failed record again (a later run retries them); returns how many."""
+
+    def get(self, key: RecordKey) -> Record | None: ...
+
+    def records(self, query: Query = Query()) -> Iterator[Record]:
+        """Records matching the query, oldest first."""
+
+    def counts(self) -> Counts: ...
+
+    def pending(self) -> int:
+        """Records queued or sending (``worker --drain`` stops when this reaches zero)."""
+
+    def reserve_rate(self, bucket: str, rate: float, burst: int) -> float:
+        """Reserve one request in the token bucket ``bucket`` (e.g. the VTEX account) shared by every process
+        on this journal; returns the seconds to wait before making that request (0 when a token was there).
+        This is how N workers together hold an account's configured rate instead of N times it."""
+
+    def close(self) -> None: ...
