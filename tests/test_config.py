@@ -1,0 +1,92 @@
+"""Configuration: options over environment over nfe-invoice.toml over defaults, secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nfe_invoice.config import Settings, describe, mask_url, resolve
+from nfe_invoice.errors import ConfigurationError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "nfe-invoice.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve({}, environ={})
+    assert resolved.settings == Settings()
+    assert resolved.file is None
+    assert set(resolved.origins.values()) == {"default"}
+
+
+def test_precedence_option_over_environment_over_file(tmp_path: Path) -> None:
+    path = write(tmp_path, 'account = "from-file"\nrate = 3\n[vtex]\nenvironment = "vtexcommercebeta"\n')
+    env = {"NFE_INVOICE_ACCOUNT": "from-env", "NFE_INVOICE_CONCURRENCY": "4"}
+    resolved = resolve({"account": "from-option", "rate": None}, config_file=path, environ=env)
+    settings = resolved.settings
+    assert settings.account == "from-option"
+    assert settings.environment == "vtexcommercebeta"  # a table groups keys; the key is what counts
+    assert settings.rate == 3.0
+    assert settings.concurrency == 4
+    assert resolved.origins["account"] == "--account"
+    assert resolved.origins["concurrency"] == "$NFE_INVOICE_CONCURRENCY"
+    assert resolved.origins["rate"] == str(path)
+
+
+def test_vtex_variables_are_read_too(tmp_path: Path) -> None:
+    resolved = resolve({}, config_file=write(tmp_path, ""), environ={"VTEX_ACCOUNT": "loja", "VTEX_BASE_URL": "http://x"})
+    assert (resolved.settings.account, resolved.settings.base_url) == ("loja", "http://x")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('acount = "typo"\n', "unknown setting 'acount'"),
+        ("rate = \"fast\"\n", "rate"),
+        ("embed_invoice = 3\n", "embed_invoice"),
+        ("concurrency = -1\n", "negative"),
+        ("account = \n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        resolve({}, config_file=write(tmp_path, text), environ={})
+
+
+def test_booleans_from_the_environment(tmp_path: Path) -> None:
+    env = {"NFE_INVOICE_EMBED_INVOICE": "off", "NFE_INVOICE_ALLOW_HOMOLOGATION": "yes"}
+    settings = resolve({}, config_file=write(tmp_path, ""), environ=env).settings
+    assert settings.embed_invoice is False
+    assert settings.allow_homologation is True
+    with pytest.raises(ConfigurationError, match="not true or false"):
+        resolve({}, config_file=write(tmp_path, ""), environ={"NFE_INVOICE_ORDER_CHECK": "maybe"})
+
+
+def test_describe_masks_secrets_and_passwords(tmp_path: Path) -> None:
+    env = {"VTEX_APP_KEY": "vtexappkey-loja-SECRETKEY", "VTEX_APP_TOKEN": "TOPSECRETTOKEN",
+           "NFE_INVOICE_JOURNAL": "postgresql://nfe:hunter2@db.example:5432/journal"}
+    resolved = resolve({}, config_file=write(tmp_path, ""), environ=env)
+    rows = describe(resolved, environ=env)
+    text = repr(rows)
+    assert "SECRETKEY" not in text and "TOPSECRETTOKEN" not in text and "hunter2" not in text
+    assert rows["app_key"]["value"] == "set (hidden)"
+    assert rows["journal"]["value"] == "postgresql://nfe:***@db.example:5432/journal"
+    bare = resolve({}, config_file=write(tmp_path, ""), environ={})
+    assert describe(bare, environ={})["app_token"]["value"] == "not set"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://u:p@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("journal.db", "journal.db"),
+    ],
+)
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
