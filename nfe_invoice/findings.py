@@ -22,6 +22,24 @@ class Severity(enum.StrEnum):
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+class CodeClass(enum.StrEnum):
+    """How much a finding code can be outweighed by the tax authority's own verdict on the document.
+
+    * ``integrity``: whether the document is readable, intact and genuinely authorised (input, layout,
+      schema, signature, certificate, protocol binding and status, cancellation). Never outweighed.
+    * ``invariant``: the document's own data contradicting itself (check digits, the key against the
+      fields, item and total arithmetic, payments against vNF). SEFAZ has applied these everywhere for
+      years, so on an authorised document a violation means the copy was edited: it stays an error.
+    * ``policy``: presence and consistency rules with exceptions, code tables, calendars, UF-specific,
+      NFC-e and tax-reform rules still being phased in. Where SEFAZ authorised the document anyway, its
+      verdict outranks ours and such a finding becomes a warning (unless validation is strict).
+    """
+
+    INTEGRITY = "integrity"
+    INVARIANT = "invariant"
+    POLICY = "policy"
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing found in a document: a stable code, a severity, a plain message and where it is."""
@@ -46,12 +64,17 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class CodeInfo:
-    """One entry of the table of finding codes (README): the code, its SEFAZ code, its meaning."""
+    """One entry of the table of finding codes (README): the code, its SEFAZ code, its meaning, its class.
+
+    Codes outside the business rules (input, schema, signature, cancellation) are all integrity codes,
+    hence the default; every business rule states its class explicitly in its registry entry.
+    """
 
     code: str
     sefaz: str | None
     severity: Severity
     description: str
+    code_class: CodeClass = CodeClass.INTEGRITY
 
 
 class ValidationFailed(Exception):
@@ -65,12 +88,18 @@ class ValidationFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Everything validation found about one document, errors first."""
+    """Everything validation found about one document, errors first.
+
+    ``authorized`` is True when the document carries SEFAZ's authorisation bound to these very bytes
+    (protNFe cStat 100/150 for this key and this signature's DigestValue, the signature verified, not
+    cancelled); ``ok`` still means only "no error finding".
+    """
 
     findings: tuple[Finding, ...]
     access_key: str | None = None
     source: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    authorized: bool = False
 
     @classmethod
     def of(cls, findings: Iterable[Finding], **kwargs: Any) -> Report:
@@ -107,6 +136,7 @@ class Report:
         return {
             "file": self.source,
             "ok": self.ok,
+            "authorized": self.authorized,
             "access_key": self.access_key,
             "findings": [finding.to_dict() for finding in self.findings],
         }

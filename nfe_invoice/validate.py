@@ -2,12 +2,21 @@
 
 ``validate()`` never raises because a document is bad. Input that cannot be read at all becomes a
 single error finding (its exception's code), so batch callers always get a report per document.
+
+Authorised documents: an NF-e whose protNFe (cStat 100/150) is bound to this key and to this verified
+signature's DigestValue, and which is not cancelled, is the legal invoice. Where one of our *policy*
+rules (exceptions, code tables, calendars, UF rules: :class:`~nfe_invoice.findings.CodeClass`) would
+reject it, the authority's verdict outranks ours: the finding becomes a warning that says so, keeping its
+code and SEFAZ code. Invariants (the document contradicting itself) and integrity findings (signature,
+certificate, protocol, schema, cancellation, hostile input) stay errors. ``strict=True`` keeps every
+finding at its normal severity, for audits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +28,10 @@ from . import schema
 from .errors import InputError
 from .events import CANCEL_CODES, Cancellation, cancellation_findings
 from .findings import CodeInfo, Finding, Report, Severity
-from .model import NFeDocument
+from .model import NFeDocument, Protocol
 from .parse import Envelope, locate, parse_document
-from .rules import RuleContext, rule_codes, run_rules
+from .rules import POLICY_CODES, RuleContext, rule_codes, run_rules
+from .rules.protocol import binding_authorisation
 from .signature import (
     BUNDLED_TRUST_STORES,
     SIGNATURE_CODES,
@@ -66,6 +76,8 @@ class ValidationOptions:
     schema_dir: Path | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     check_signature: bool = True
+    #: Keep policy findings as errors even on an authorised document (audits).
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ def validate(
     schema_dir: str | os.PathLike[str] | None = None,
     cancellations: Iterable[Cancellation] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
+    strict: bool = False,
 ) -> Report:
     """Validate one NF-e and return its :class:`Report` (never raises because the document is bad).
 
@@ -105,7 +118,8 @@ def validate(
     file, or the name of a bundled store (``"icp-brasil"``). ``cancellations`` are cancellation events
     (see :mod:`nfe_invoice.events`) the caller has for this or other documents. A ``schema_dir`` that
     cannot be used raises :class:`~nfe_invoice.schema.SchemaError`: that is the caller's configuration,
-    not a defect of the document.
+    not a defect of the document. On an authorised document, policy findings are warnings (the authority
+    accepted what the rule would reject now) unless ``strict`` is True; ``report.authorized`` says which.
     """
     if isinstance(trust_store, TrustStore | None):
         store = trust_store
@@ -118,6 +132,7 @@ def validate(
         now=now,
         schema_dir=Path(schema_dir) if schema_dir is not None else None,
         max_bytes=max_bytes,
+        strict=strict,
     )
     return validate_full(source, options, cancellations=cancellations).report
 
@@ -186,8 +201,50 @@ def _validate_loaded(
     context = RuleContext(now=now, prefix=prefix, digest_value=digest_value)
     findings.extend(run_rules(document, context))
     findings.extend(cancellation_findings(xml_document, envelope, document, cancellations))
-    report = Report.of(findings, access_key=document.access_key, source=xml_document.name, facts=facts)
+    authorisation = _authorisation(document, digest_value, findings)
+    if authorisation is not None and not options.strict:
+        findings = _outranked_by_authority(findings, authorisation)
+    report = Report.of(
+        findings,
+        access_key=document.access_key,
+        source=xml_document.name,
+        facts=facts,
+        authorized=authorisation is not None,
+    )
     return Validated(report, document)
+
+
+#: Errors that mean SEFAZ's protocol does not vouch for these bytes: the signature does not verify, its
+#: certificate could not have been accepted (290-293, 295, 213), or the document was cancelled since.
+_NOT_VOUCHED_FOR: Final = ("signature.", "certificate.", "document.cancelled")
+
+
+def _authorisation(document: NFeDocument, digest_value: str | None, findings: Sequence[Finding]) -> Protocol | None:
+    """The protocol under which SEFAZ authorised exactly this document, or None (see the module docstring)."""
+    protocol = binding_authorisation(document, digest_value)
+    if protocol is None:
+        return None
+    for finding in findings:
+        if finding.severity is Severity.ERROR and finding.code.startswith(_NOT_VOUCHED_FOR):
+            return None
+    return protocol
+
+
+def _outranked_by_authority(findings: list[Finding], protocol: Protocol) -> list[Finding]:
+    """Policy errors become warnings that say the authority accepted the document; nothing else changes.
+
+    Costs one pass over a short list, and only on authorised documents with a policy error.
+    """
+    if not any(finding.severity is Severity.ERROR and finding.code in POLICY_CODES for finding in findings):
+        return findings
+    number = f" (protocol {protocol.nProt})" if protocol.nProt else ""
+    note = f"; SEFAZ authorised this document{number} although this rule would reject it now"
+    return [
+        dataclasses.replace(finding, severity=Severity.WARNING, message=finding.message + note)
+        if finding.severity is Severity.ERROR and finding.code in POLICY_CODES
+        else finding
+        for finding in findings
+    ]
 
 
 def _first_prefixed(document: XmlDocument) -> etree._Element | None:

@@ -51,8 +51,9 @@ def test_json_output_is_one_object_per_document_per_line(folder: Path) -> None:
         "a_unsigned.xml", "b_empty.xml", "c_hostile.xml", "d_not_nfe.xml", "e_binary.xml",
     ]
     for report in reports:
-        assert set(report) == {"file", "ok", "access_key", "findings"}
+        assert list(report) == ["file", "ok", "authorized", "access_key", "findings"]
         assert report["ok"] is False
+        assert report["authorized"] is False
         findings = report["findings"]
         assert isinstance(findings, list) and findings
         for finding in findings:
@@ -78,7 +79,8 @@ def test_exit_zero_when_every_document_is_ok(tmp_path: Path) -> None:
     code, out = run("validate", "--format", "json", str(document))
     [report] = json_lines(out)
     assert report["ok"] is True, report
-    assert set(report) == {"file", "ok", "access_key", "findings"}
+    assert list(report) == ["file", "ok", "authorized", "access_key", "findings"]
+    assert report["authorized"] is True
     assert code == 0
     code, text = run("validate", str(document))
     assert code == 0

@@ -110,7 +110,7 @@ def test_namespace_prefixes_are_404_only_when_used() -> None:
 def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """One broken rule (a bug of ours) gives rules.internal_error; an absurd value only silences its rule."""
     from nfe_invoice import rules
-    from nfe_invoice.rules.base import Rule
+    from nfe_invoice.rules.base import POLICY, Rule
 
     def broken(document: object, context: object) -> list[object]:
         raise KeyError("simulated bug")
@@ -118,7 +118,10 @@ def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytes
     def overflowing(document: object, context: object) -> list[object]:
         raise ArithmeticError("9E+999999")
 
-    extra = (Rule("check_broken", "simulated", broken, ()), Rule("check_overflow", "simulated", overflowing, ()))
+    extra = (
+        Rule("check_broken", "simulated", broken, (), POLICY),
+        Rule("check_overflow", "simulated", overflowing, (), POLICY),
+    )
     monkeypatch.setattr(rules, "RULES", rules.RULES + extra)
     monkeypatch.setattr(rules, "_CHECKS", rules._CHECKS + tuple(entry.check for entry in extra))
     unsigned_but_sound = build_nfe(default_spec(2)).replace(b"<vNF>", b"<vNF>1")  # one real finding too

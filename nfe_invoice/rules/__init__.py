@@ -2,13 +2,15 @@
 
 Each family of rules lives in its own module and registers itself in :data:`base.REGISTRY` on import;
 :data:`RULES` is the whole table, in a stable order. :func:`run_rules` applies every rule to a document.
+:data:`POLICY_CODES` are the codes of the policy rules: the findings an authorised document's protocol
+outranks (validation demotes them to warnings there, see :mod:`nfe_invoice.validate`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from ..findings import CodeInfo, Finding, Severity
+from ..findings import CodeClass, CodeInfo, Finding, Severity
 from ..model import NFeDocument
 
 # Importing a family registers its rules (alphabetical; a report sorts findings by severity anyway).
@@ -25,6 +27,10 @@ INTERNAL_ERROR: Final = CodeInfo(
 
 
 _CHECKS: Final = tuple(entry.check for entry in RULES)
+
+POLICY_CODES: Final = frozenset(
+    code for entry in RULES for code, _, _ in entry.codes if entry.kind_of(code) is CodeClass.POLICY
+)
 
 
 def run_rules(document: NFeDocument, context: RuleContext) -> list[Finding]:
@@ -59,12 +65,12 @@ def _run_rules_one_by_one(document: NFeDocument, context: RuleContext) -> list[F
 
 
 def rule_codes() -> list[CodeInfo]:
-    """Every finding code the rules can emit, with its SEFAZ code and the rule's description."""
+    """Every finding code the rules can emit, with its SEFAZ code, the rule's description and its class."""
     return [
-        CodeInfo(code, sefaz, severity, entry.code_descriptions.get(code, entry.description))
+        CodeInfo(code, sefaz, severity, entry.code_descriptions.get(code, entry.description), entry.kind_of(code))
         for entry in RULES
         for code, sefaz, severity in entry.codes
     ] + [INTERNAL_ERROR]
 
 
-__all__ = ["RULES", "CodeInfo", "Rule", "RuleContext", "rule_codes", "run_rules"]
+__all__ = ["POLICY_CODES", "RULES", "CodeInfo", "Rule", "RuleContext", "rule_codes", "run_rules"]

@@ -2,8 +2,9 @@
 
 A rule never raises because a document is odd: absent fields are ``None`` and a rule that lacks what it
 needs simply yields nothing (the XSD reports missing elements). Each rule is registered once, with its
-stable code, its SEFAZ rejection code and a one-line description; the README's code table is generated
-from the registry, so it cannot drift.
+stable code, its SEFAZ rejection code, a one-line description and its class (``kind``: an INVARIANT the
+document's own data must satisfy, a POLICY rule the authority may have waived, or an INTEGRITY check of
+the protocol); the README's code table is generated from the registry, so it cannot drift.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from ..findings import Finding, Severity
+from ..findings import CodeClass, Finding, Severity
 from ..model import NFeDocument
+
+#: The classes a rule's registry entry must choose from (see :class:`~nfe_invoice.findings.CodeClass`).
+INTEGRITY: Final = CodeClass.INTEGRITY
+INVARIANT: Final = CodeClass.INVARIANT
+POLICY: Final = CodeClass.POLICY
 
 CENT: Final = Decimal("0.01")
 ZERO: Final = Decimal("0")
@@ -52,8 +58,14 @@ class Rule:
     description: str
     check: RuleFunction
     codes: tuple[tuple[str, str | None, Severity], ...]
+    kind: CodeClass
     #: A rule that judges a whole table (one row per total) describes each code on its own.
     code_descriptions: Mapping[str, str] = field(default_factory=dict)
+    #: A rule whose codes are not all of its own class (a check digit beside a prefix table) says so here.
+    code_kinds: Mapping[str, CodeClass] = field(default_factory=dict)
+
+    def kind_of(self, code: str) -> CodeClass:
+        return self.code_kinds.get(code, self.kind)
 
 
 class Registry:
@@ -65,17 +77,26 @@ class Registry:
     def rule(
         self,
         *codes: tuple[str, str | None] | tuple[str, str | None, Severity],
+        kind: CodeClass,
         description: str,
         code_descriptions: Mapping[str, str] | None = None,
+        code_kinds: Mapping[str, CodeClass] | None = None,
     ) -> Callable[[RuleFunction], RuleFunction]:
+        """Register a rule. ``kind`` is required: no rule may leave its class to a default."""
         normalised = tuple(
             (entry[0], entry[1], entry[2] if len(entry) == 3 else Severity.ERROR)
             for entry in codes
         )
+        if not isinstance(kind, CodeClass):
+            raise TypeError(f"rule kind must be a CodeClass, got {kind!r}")
+        unknown = set(code_kinds or {}) - {entry[0] for entry in normalised}
+        if unknown:
+            raise ValueError(f"code_kinds names codes the rule does not declare: {sorted(unknown)}")
 
         def register(function: RuleFunction) -> RuleFunction:
             self.rules.append(
-                Rule(function.__name__, description, function, normalised, dict(code_descriptions or {}))
+                Rule(function.__name__, description, function, normalised, kind,
+                     dict(code_descriptions or {}), dict(code_kinds or {}))
             )
             return function
 

@@ -17,7 +17,7 @@ from typing import Final
 from ..findings import Finding
 from ..model import NFeDocument
 from ._common import reference_now
-from .base import RuleContext, finding, rule
+from .base import POLICY, RuleContext, finding, rule
 
 CLOCK_TOLERANCE: Final = timedelta(minutes=5)  # MOC B09-10/B09-40/B28-30: clock skew between emitter and SEFAZ
 LATE_LIMIT: Final = timedelta(days=30)  # MOC B09-20 (228), B10-20/30 (504/505), B28-40 (569)
@@ -35,7 +35,11 @@ def _ago(delta: timedelta) -> str:
     return str(delta - timedelta(microseconds=delta.microseconds))
 
 
-@rule(("date.emission_after_receipt", "703"), description="dhEmi is not later than the receipt time (+5 min)")
+@rule(
+    ("date.emission_after_receipt", "703"),
+    kind=POLICY,
+    description="dhEmi is not later than the receipt time (+5 min)",
+)
 def check_emission_not_in_future(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B09-10 (703): dhEmi may exceed the receipt time by the 5-minute clock tolerance only."""
     now, emitted = reference_now(ctx), doc.ide.dhEmi
@@ -50,7 +54,7 @@ def check_emission_not_in_future(doc: NFeDocument, ctx: RuleContext) -> Iterator
     )
 
 
-@rule(("date.emission_too_old", "228"), description="an NF-e is received within 30 days of dhEmi")
+@rule(("date.emission_too_old", "228"), kind=POLICY, description="an NF-e is received within 30 days of dhEmi")
 def check_emission_not_too_old(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B09-20 (228): model 55 with tpEmis 1/3/6/7 received more than 30 days after dhEmi. Contingency
     emissions and protocols with cStat 150 (authorised late, on purpose) are exempt."""
@@ -68,7 +72,11 @@ def check_emission_not_too_old(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
         )
 
 
-@rule(("date.nfce_late", "704"), description="an NFC-e issued online is received within 5 minutes of dhEmi")
+@rule(
+    ("date.nfce_late", "704"),
+    kind=POLICY,
+    description="an NFC-e issued online is received within 5 minutes of dhEmi",
+)
 def check_nfce_not_late(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B09-40 (704): an NFC-e with tpEmis 1/3/6/7 is transmitted on line, with 5 minutes of tolerance
     (ACBr uses 10; the UF may configure more). Offline contingency (tpEmis 9) and cStat 150 are exempt."""
@@ -89,6 +97,7 @@ def check_nfce_not_late(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
 @rule(
     ("date.exit_too_late", "504"),
     ("date.exit_too_early", "505"),
+    kind=POLICY,
     description="dhSaiEnt is within 30 days of the reception time",
 )
 def check_exit_date_window(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -113,7 +122,11 @@ def check_exit_date_window(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
         )
 
 
-@rule(("date.exit_before_emission", "506"), description="on an outgoing NF-e, dhSaiEnt is not before dhEmi")
+@rule(
+    ("date.exit_before_emission", "506"),
+    kind=POLICY,
+    description="on an outgoing NF-e, dhSaiEnt is not before dhEmi",
+)
 def check_exit_after_emission(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B10-40 (506): goods cannot leave before the document that covers them (tpNF=1 only)."""
     ide = doc.ide
@@ -132,6 +145,7 @@ def check_exit_after_emission(doc: NFeDocument, ctx: RuleContext) -> Iterator[Fi
 @rule(
     ("date.contingency_unexpected", "556"),
     ("date.contingency_missing", "557"),
+    kind=POLICY,
     description="dhCont and xJust appear exactly when tpEmis is an off-line contingency (2, 4, 5, 9)",
 )
 def check_contingency_justification(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -160,6 +174,7 @@ def check_contingency_justification(doc: NFeDocument, ctx: RuleContext) -> Itera
 @rule(
     ("date.contingency_after_receipt", "558"),
     ("date.contingency_too_old", "569"),
+    kind=POLICY,
     description="dhCont is not after the reception time, nor more than 30 days before it",
 )
 def check_contingency_date(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -187,6 +202,7 @@ def check_contingency_date(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
 @rule(
     ("date.due_before_emission", "900"),
     ("date.due_out_of_order", "850"),
+    kind=POLICY,
     description="each cobr/dup/dVenc is informed, not before the emission date nor before the previous one",
 )
 def check_installment_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -225,6 +241,7 @@ def check_installment_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
 @rule(
     ("date.batch_made_after_emission", "877"),
     ("date.batch_expires_before_made", "870"),
+    kind=POLICY,
     description="each rastro batch was made on or before the emission date and expires on or after it was made",
 )
 def check_batch_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:

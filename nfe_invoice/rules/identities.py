@@ -20,7 +20,7 @@ from ..findings import Finding, Severity
 from ..identifiers import gtin
 from ..model import Address, Location, NFeDocument
 from ._common import FOREIGN_UF, UF_CODES, in_force, is_valid_cnpj, is_valid_cpf, is_valid_municipality
-from .base import RuleContext, finding, rule
+from .base import INVARIANT, POLICY, RuleContext, finding, rule
 
 # ------------------------------------------------------------------------------------------- parties
 
@@ -41,6 +41,7 @@ def _party_documents(
 @rule(
     ("identity.emitter_cnpj", "207"),
     ("identity.emitter_cpf", "401"),
+    kind=INVARIANT,
     description="emit/CNPJ (or emit/CPF of a rural producer) has valid check digits and is not zero",
 )
 def check_emitter_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -53,6 +54,7 @@ def check_emitter_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
 @rule(
     ("identity.recipient_cnpj", "208"),
     ("identity.recipient_cpf", "237"),
+    kind=INVARIANT,
     description="dest/CNPJ or dest/CPF has valid check digits",
 )
 def check_recipient_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -67,6 +69,7 @@ def check_recipient_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Fin
 @rule(
     ("identity.carrier_cnpj", "542"),
     ("identity.carrier_cpf", "543"),
+    kind=INVARIANT,
     description="transp/transporta CNPJ or CPF has valid check digits",
 )
 def check_carrier_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -91,6 +94,7 @@ _LOCATIONS: Final = (
     ("identity.pickup_cpf", "540"),
     ("identity.delivery_cnpj", "514"),
     ("identity.delivery_cpf", "541"),
+    kind=INVARIANT,
     description="retirada and entrega CNPJ or CPF have valid check digits",
 )
 def check_location_documents(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -107,7 +111,10 @@ def check_location_documents(doc: NFeDocument, ctx: RuleContext) -> Iterator[Fin
     ("identity.download_cpf", "325"),
     ("identity.download_cnpj_is_recipient", "324"),
     ("identity.download_cpf_is_recipient", "326"),
+    kind=INVARIANT,
     description="autXML CNPJ/CPF have valid check digits and do not repeat the recipient",
+    # Repeating the recipient is a consistency rule, not a check digit: the authority may have waived it.
+    code_kinds={"identity.download_cnpj_is_recipient": POLICY, "identity.download_cpf_is_recipient": POLICY},
 )
 def check_download_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC GA02-10/GA03-10 (323/325) and GA02-20/GA03-20 (324/326): the recipient may already download."""
@@ -152,6 +159,7 @@ def check_download_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
 @rule(
     ("identity.payment_institution_cnpj", "437"),
     ("identity.intermediary_cnpj", "440"),
+    kind=INVARIANT,
     description="detPag/card/CNPJ and infIntermed/CNPJ have valid check digits",
 )
 def check_payment_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -179,6 +187,7 @@ def check_payment_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
 
 @rule(
     ("identity.technical_responsible_cnpj", "973"),
+    kind=INVARIANT,
     description="infRespTec/CNPJ (the software house) has valid check digits",
 )
 def check_technical_responsible(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -196,6 +205,7 @@ def check_technical_responsible(doc: NFeDocument, ctx: RuleContext) -> Iterator[
 @rule(
     ("identity.recipient_is_emitter", "220"),
     ("identity.recipient_is_emitter_nfe", None, Severity.WARNING),
+    kind=POLICY,
     description="the recipient is not the emitter itself (an error on NFC-e, a warning on NF-e: transfers)",
 )
 def check_recipient_is_emitter(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -225,7 +235,7 @@ def check_recipient_is_emitter(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 # ------------------------------------------------------------------------------------- municipalities
 
 
-@rule(("identity.uf", "226"), description="ide/cUF is the IBGE code of the emitter's state (enderEmit/UF)")
+@rule(("identity.uf", "226"), kind=POLICY, description="ide/cUF is the IBGE code of the emitter's state (enderEmit/UF)")
 def check_emitter_state(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B02-10 (226): the authorising state is the emitter's. Offline, the emitter's state is
     enderEmit/UF, or the first two digits of enderEmit/cMun when UF is missing."""
@@ -279,6 +289,7 @@ def _municipality_findings(code: str | None, state: str | None, role: str, path:
 @rule(
     ("identity.cmunfg_digit", "270"),
     ("identity.cmunfg_uf", "271"),
+    kind=POLICY,
     description="ide/cMunFG is a valid IBGE code in the emitter's state",
 )
 def check_taxable_event_municipality(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -306,6 +317,7 @@ def check_taxable_event_municipality(doc: NFeDocument, ctx: RuleContext) -> Iter
 @rule(
     ("identity.emitter_cmun_digit", "272"),
     ("identity.emitter_cmun_uf", "273"),
+    kind=POLICY,
     description="enderEmit/cMun is a valid IBGE code in enderEmit/UF",
 )
 def check_emitter_municipality(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -323,6 +335,7 @@ def check_emitter_municipality(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
     ("identity.pickup_cmun_uf", "277"),
     ("identity.delivery_cmun_digit", "278"),
     ("identity.delivery_cmun_uf", "279"),
+    kind=POLICY,
     description="dest, retirada and entrega municipality codes are valid IBGE codes in their states",
 )
 def check_party_municipalities(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -344,6 +357,7 @@ def check_party_municipalities(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 
 @rule(
     ("identity.manufacturer_cnpj", "489"),
+    kind=INVARIANT,
     description="det/prod/CNPJFab (manufacturer of goods not made at relevant scale) has valid check digits",
 )
 def check_manufacturer_cnpj(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -422,7 +436,10 @@ _GTIN_FIELDS: Final = (
     ("identity.gtin_trib", "612"),
     ("identity.gtin_prefix", "882", Severity.WARNING),
     ("identity.gtin_trib_prefix", "884", Severity.WARNING),
+    kind=INVARIANT,
     description="cEAN and cEANTrib, unless SEM GTIN, are GTIN-8/12/13/14 with a valid check digit and prefix",
+    # The GS1 prefix table changes over time (a policy); the check digit does not (an invariant).
+    code_kinds={"identity.gtin_prefix": POLICY, "identity.gtin_trib_prefix": POLICY},
 )
 def check_gtin_codes(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC I03-10/I12-10 (611/612) and I03-20/I12-20 (882/884), NT 2017.001 / NT 2021.003."""
@@ -463,6 +480,7 @@ def check_gtin_codes(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("identity.gtin_trib_empty", "888"),
     ("identity.gtin_trib_missing", "885"),
     ("identity.gtin_missing", "886"),
+    kind=POLICY,
     description="cEAN and cEANTrib are filled (SEM GTIN when there is none) and come in pairs",
 )
 def check_gtin_pairing(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -510,6 +528,7 @@ def check_gtin_pairing(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     ("identity.ncm", "777"),
     ("identity.ncm_services_only", "471"),
+    kind=POLICY,
     description="NCM has all 8 digits; the code 00 only on service items (ISSQN) or adjustment NF-e",
 )
 def check_ncm(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -532,7 +551,11 @@ def check_ncm(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-@rule(("identity.item_order", "927"), description="det/@nItem numbers the items 1, 2, 3... in document order")
+@rule(
+    ("identity.item_order", "927"),
+    kind=POLICY,
+    description="det/@nItem numbers the items 1, 2, 3... in document order",
+)
 def check_item_numbering(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC H02-10 (927, NT 2019.001): items are numbered consecutively from 1. Reports the first break."""
     for index, item in enumerate(doc.items, start=1):

@@ -18,7 +18,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import Item, NFeDocument
 from ._sums import guarded
-from .base import CENT, RuleContext, cents, finding, rule
+from .base import CENT, INVARIANT, POLICY, RuleContext, cents, finding, rule
 
 PERCENT: Final = Decimal("0.01")  # × 0.01 is exact, and cheaper than / 100
 #: Half a cent beyond the tolerance: round(p) is within 0.01 of d iff d − 0.015 ≤ p < d + 0.015.
@@ -77,6 +77,7 @@ def _vprod_against(
 
 @rule(
     ("item.vprod", "629"),
+    kind=INVARIANT,
     description="vProd equals qCom × vUnCom rounded to the cent, within R$ 0.01 (I11-10; finNFe=1 only)",
 )
 @guarded
@@ -91,6 +92,7 @@ def check_vprod_commercial(document: NFeDocument, context: RuleContext) -> Itera
 
 @rule(
     ("item.vprod_trib", "630"),
+    kind=INVARIANT,
     description="vProd equals qTrib × vUnTrib rounded to the cent, within R$ 0.01 (finNFe=1 only)",
 )
 @guarded
@@ -101,6 +103,7 @@ def check_vprod_taxable(document: NFeDocument, context: RuleContext) -> Iterator
 
 @rule(
     ("item.vicms", "528"),
+    kind=INVARIANT,
     description="vICMS equals vBC × pICMS / 100 within R$ 0.01 (CST 00, 10, 20, 70; finNFe=1 only)",
 )
 @guarded
@@ -128,6 +131,7 @@ def check_vicms(document: NFeDocument, context: RuleContext) -> Iterator[Finding
 
 @rule(
     ("item.vfcp", "860"),
+    kind=INVARIANT,
     description="vFCP equals vBCFCP × pFCP / 100 within R$ 0.01 (ICMS00: base vBC; finNFe=1 only)",
 )
 @guarded
@@ -161,6 +165,7 @@ def check_vfcp(document: NFeDocument, context: RuleContext) -> Iterator[Finding]
 
 @rule(
     ("item.vitem_missing", "1137", Severity.WARNING),
+    kind=POLICY,
     description="An item with IBSCBS/gIBSCBS carries vItem (VB01-05, NT 2025.002; future implementation)",
 )
 @guarded

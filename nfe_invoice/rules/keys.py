@@ -18,7 +18,7 @@ from ..findings import Finding, Severity
 from ..identifiers import access_key
 from ..model import NFeDocument
 from ._common import UF_CODE_SET, is_valid_cnpj, is_valid_cpf, reference_now
-from .base import RuleContext, finding, rule
+from .base import INTEGRITY, INVARIANT, POLICY, RuleContext, finding, rule
 
 LAYOUT: Final = "4.00"
 _ID_SHAPE: Final = re.compile(r"NFe[0-9]{6}[0-9A-Z]{12}[0-9]{26}")
@@ -48,7 +48,11 @@ def _digits(value: str | None, width: int) -> str | None:
     return value.zfill(width)
 
 
-@rule(("key.id_format", "546"), description="infNFe/@Id is the literal NFe followed by the 44-character key")
+@rule(
+    ("key.id_format", "546"),
+    kind=INVARIANT,
+    description="infNFe/@Id is the literal NFe followed by the 44-character key",
+)
 def check_id_format(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC 546: ``Id`` must be ``NFe`` + 44 characters, letters only in the CNPJ base (positions 7-18)."""
     identifier = doc.infNFe.Id
@@ -71,6 +75,7 @@ def check_id_format(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     ("key.check_digit", "253"),
     ("key.cdv", "253"),
+    kind=INVARIANT,
     description="the access key check digit is the mod-11 of its first 43 characters, and ide/cDV repeats it",
 )
 def check_key_check_digit(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -100,6 +105,7 @@ def check_key_check_digit(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
     ("key.uf", "614"),
     ("key.year", "615"),
     ("key.month_range", "616"),
+    kind=INVARIANT,
     description="the access key's cUF is an IBGE state code and its year and month (AAMM) are plausible",
 )
 def check_key_header(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -125,6 +131,7 @@ def check_key_header(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("key.emitter", "617"),
     ("key.model", "618"),
     ("key.number", "619"),
+    kind=INVARIANT,
     description="the access key carries a valid emitter CNPJ/CPF, model 55 or 65 and a non-zero number",
 )
 def check_key_body(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -162,6 +169,7 @@ def _expected_parts(doc: NFeDocument) -> dict[str, tuple[slice, str | None, str]
     ("key.mismatch", "502"),
     ("key.month", "561"),
     ("key.numeric_code", "562"),
+    kind=INVARIANT,
     description="the access key is the concatenation of cUF, AAMM, emitter, mod, serie, nNF, tpEmis and cNF",
 )
 def check_key_matches_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -199,7 +207,7 @@ def check_key_matches_document(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
         )
 
 
-@rule(("key.cnf_format", "897"), description="ide/cNF is not nNF nor a trivial sequence such as 12345678")
+@rule(("key.cnf_format", "897"), kind=POLICY, description="ide/cNF is not nNF nor a trivial sequence such as 12345678")
 def check_numeric_code(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B03-10 (897, NT 2019.001): cNF protects the key from guessing, so it must not be predictable."""
     code = doc.ide.cNF
@@ -224,6 +232,7 @@ def check_numeric_code(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 
 @rule(
     ("environment.homologation", None, Severity.WARNING),
+    kind=INTEGRITY,
     description="the document was issued in the homologation (test) environment",
 )
 def check_environment(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -239,7 +248,7 @@ def check_environment(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
-@rule(("document.layout", "701"), description="infNFe/@versao is 4.00")
+@rule(("document.layout", "701"), kind=INTEGRITY, description="infNFe/@versao is 4.00")
 def check_layout_version(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """701 (ACBr): only layout 4.00 is accepted. The parser refuses other layouts; this guards models."""
     version = doc.infNFe.versao

@@ -19,7 +19,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import Item, NFeDocument
 from ._common import envelope_path
-from .base import RuleContext, finding, rule
+from .base import POLICY, RuleContext, finding, rule
 
 NFCE_DANFE: Final = frozenset({"4", "5"})  # tpImp: DANFE NFC-e, DANFE NFC-e em mensagem eletrônica
 IN_PERSON: Final = "1"
@@ -41,6 +41,7 @@ def _nfce(doc: NFeDocument) -> bool:
     ("nfce.dhsaient", "705"),
     ("nfce.tpnf", "706"),
     ("nfce.iddest", "707"),
+    kind=POLICY,
     description="an NFC-e has no exit date and is an outgoing, internal operation",
 )
 def check_operation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -69,6 +70,7 @@ def check_operation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     ("nfce.tpimp", "709"),
     ("nfce.tpimp_on_nfe", "710"),
+    kind=POLICY,
     description="tpImp is 4 or 5 (DANFE NFC-e) exactly on the NFC-e",
 )
 def check_danfe_format(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -96,6 +98,7 @@ def check_danfe_format(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.finnfe", "715"),
     ("nfce.indfinal", "716"),
     ("nfce.indpres", "717"),
+    kind=POLICY,
     description="an NFC-e is a normal sale (finNFe 1) to a final consumer, in person or delivered home",
 )
 def check_consumer_sale(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -126,7 +129,7 @@ def check_consumer_sale(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
         )
 
 
-@rule(("nfce.indpres_on_nfe", "794"), description="indPres 4 (NFC-e home delivery) is not used on an NF-e")
+@rule(("nfce.indpres_on_nfe", "794"), kind=POLICY, description="indPres 4 (NFC-e home delivery) is not used on an NF-e")
 def check_home_delivery_on_nfe(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B25b-10 (794)."""
     if doc.ide.mod == "55" and doc.ide.indPres == HOME_DELIVERY:
@@ -138,7 +141,11 @@ def check_home_delivery_on_nfe(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
         )
 
 
-@rule(("nfce.nfref", "708"), description="an NFC-e references no other fiscal document (NFref, DFeReferenciado)")
+@rule(
+    ("nfce.nfref", "708"),
+    kind=POLICY,
+    description="an NFC-e references no other fiscal document (NFref, DFeReferenciado)",
+)
 def check_references(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC BA01-10 (708) for ``ide/NFref``, and NT 2025.002 VC02-04 (same code) for an item's
     ``det/DFeReferenciado`` (offline-rules §H): one finding for NFref, one per referencing item."""
@@ -167,6 +174,7 @@ def check_references(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.dest_ie", "729"),
     ("nfce.dest_isuf", "730"),
     ("nfce.dest_contributor", "789"),
+    kind=POLICY,
     description="an NFC-e has no substitute IE, and its recipient is a non-contributor without IE or SUFRAMA",
 )
 def check_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -205,6 +213,7 @@ def check_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.freight", "753"),
     ("nfce.carrier", "754"),
     ("nfce.delivery_carrier", "786"),
+    kind=POLICY,
     description="an NFC-e has freight and a carrier only on home delivery (indPres 4), and then a carrier",
 )
 def check_freight(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -244,6 +253,7 @@ def check_freight(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.wagon", "758"),
     ("nfce.ferry", "759"),
     ("nfce.ret_transp", "755"),
+    kind=POLICY,
     description="an NFC-e has no vehicle, trailer, wagon, ferry or freight ICMS withholding in transp",
 )
 def check_transport_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -280,6 +290,7 @@ _COMMERCIAL_GROUPS: Final = (
     ("nfce.billing", "760"),
     ("nfce.purchase", "762"),
     ("nfce.cane", "763"),
+    kind=POLICY,
     description="an NFC-e has no billing (cobr), no purchase data (compra) and no sugar cane acquisition (cana)",
 )
 def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -296,6 +307,7 @@ def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
     ("nfce.indtot", "774"),
     ("nfce.cst", "766"),
     ("nfce.csosn", "383"),
+    kind=POLICY,
     description="NFC-e items all count in the total and use the ICMS CST/CSOSN allowed at the counter",
 )
 def check_item_taxation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -331,7 +343,7 @@ def check_item_taxation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
             )
 
 
-@rule(("nfce.cfop", "725", Severity.WARNING), description="NFC-e items use a CFOP from the NFC-e list")
+@rule(("nfce.cfop", "725", Severity.WARNING), kind=POLICY, description="NFC-e items use a CFOP from the NFC-e list")
 def check_item_cfop(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC I08-150 (725). The accepted list is a table the MOC revises, so this is a warning."""
     if not _nfce(doc):
@@ -383,6 +395,7 @@ _FORBIDDEN_ITEM_GROUPS: Final[tuple[tuple[str, str, Severity, str, str, Callable
 
 @rule(
     *((code, sefaz, severity) for code, sefaz, severity, _, _, _ in _FORBIDDEN_ITEM_GROUPS),
+    kind=POLICY,
     description="NFC-e items carry no veicProd, arma, nRECOPI, ICMSPart, ICMSUFDest, IPI, II, PISST or COFINSST "
     "(med and comb: warnings)",
 )
@@ -406,6 +419,7 @@ def check_item_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     ("nfce.scan", "782"),
     ("nfce.svc", "783"),
+    kind=POLICY,
     description="an NFC-e is not issued in SCAN (tpEmis 3) or SVC (tpEmis 6/7) contingency",
 )
 def check_contingency_mode(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -443,6 +457,7 @@ def qr_code_key(qr_code: str) -> str | None:
     ("nfce.qrcode", "394"),
     ("nfce.qrcode_key", "397"),
     ("nfce.supplement_on_nfe", "393"),
+    kind=POLICY,
     description="an NFC-e carries infNFeSupl/qrCode naming its own access key; an NF-e has no infNFeSupl",
 )
 def check_qr_code(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:

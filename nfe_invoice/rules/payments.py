@@ -17,7 +17,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import NFeDocument, Payment
 from ._common import in_force
-from .base import ZERO, RuleContext, brl, cents, finding, rule
+from .base import INVARIANT, POLICY, ZERO, RuleContext, brl, cents, finding, rule
 
 NO_PAYMENT: Final = "90"  # tPag "Sem pagamento"
 OTHER: Final = "99"  # tPag "Outros"
@@ -45,6 +45,7 @@ def _nt_2020_006(doc: NFeDocument) -> bool:
 
 @rule(
     ("payment.missing", "769"),
+    kind=POLICY,
     description="layout 4.00 documents carry the pag group with at least one detPag",
 )
 def check_payment_present(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -58,7 +59,7 @@ def check_payment_present(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
         )
 
 
-@rule(("payment.insufficient", "865"), description="on an NFC-e sale, Σ detPag/vPag is at least vNF")
+@rule(("payment.insufficient", "865"), kind=INVARIANT, description="on an NFC-e sale, Σ detPag/vPag is at least vNF")
 def check_payments_cover_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC YA03-10 (865): NFC-e only; not for finNFe 3/4 nor when some tPag is 90 (no payment)."""
     pag, total = _details(doc), doc.totals.vNF
@@ -79,6 +80,7 @@ def check_payments_cover_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 @rule(
     ("payment.change_missing", "866"),
     ("payment.change_incorrect", "869"),
+    kind=INVARIANT,
     description="overpayment is returned as vTroco, and vTroco = Σ vPag − vNF",
 )
 def check_change(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -110,6 +112,7 @@ def check_change(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("payment.no_payment_required", "871"),
     ("payment.nfce_no_payment", "899"),
     ("payment.no_payment_value", "904"),
+    kind=POLICY,
     description="tPag 90 (no payment) is used on adjustment/return NF-e, never on an NFC-e, and with vPag 0",
 )
 def check_no_payment(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -149,6 +152,7 @@ def check_no_payment(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("payment.other_description", "441"),
     ("payment.nfce_other", "436", Severity.WARNING),
     ("payment.nfce_trade_bill", "857"),
+    kind=POLICY,
     description="tPag 99 (other) carries xPag; an NFC-e avoids 99 and cannot use 14 (trade bill)",
 )
 def check_payment_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -188,6 +192,7 @@ def check_payment_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
 @rule(
     ("payment.invoice_discount", "901"),
     ("payment.invoice_net", "902"),
+    kind=INVARIANT,
     description="cobr/fat: vDesc is not more than vOrig, and vLiq = vOrig − vDesc",
 )
 def check_invoice_values(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -217,6 +222,7 @@ def check_invoice_values(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding
 @rule(
     ("payment.installments_short", "851"),
     ("payment.installments_excess", "851", Severity.WARNING),
+    kind=POLICY,
     description="Σ cobr/dup/vDup covers cobr/fat/vLiq (less is an error, more a warning)",
 )
 def check_installments_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -247,6 +253,7 @@ def check_installments_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[Fin
 @rule(
     ("payment.intermediary_indicator_missing", "434"),
     ("payment.intermediary_indicator_unexpected", "435"),
+    kind=POLICY,
     description="ide/indIntermed is informed exactly on remote sales (indPres 2, 3, 4 or 9)",
 )
 def check_intermediary_indicator(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -275,6 +282,7 @@ def check_intermediary_indicator(doc: NFeDocument, ctx: RuleContext) -> Iterator
 @rule(
     ("payment.intermediary_missing", "438"),
     ("payment.intermediary_unexpected", "439"),
+    kind=POLICY,
     description="infIntermed is present exactly when indIntermed is 1 (marketplace sale)",
 )
 def check_intermediary_group(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:

@@ -17,7 +17,7 @@ from ..findings import Finding, Severity
 from ..identifiers import access_key
 from ..model import NFeDocument, Protocol
 from ._common import KEY_SHAPE, root_path
-from .base import RuleContext, finding, rule
+from .base import INTEGRITY, RuleContext, finding, rule
 
 AUTHORISED: Final = frozenset({"100", "150"})
 DENIED: Final = frozenset({"110", "301", "302", "303"})  # uso denegado: the number is burned, no NF-e exists
@@ -30,10 +30,31 @@ def _protocol(doc: NFeDocument) -> Protocol | None:
     return doc.protocol if doc.root_tag == "nfeProc" else None
 
 
+def binding_authorisation(doc: NFeDocument, digest_value: str | None) -> Protocol | None:
+    """The protocol that authorises these very bytes, or None: the positive side of the rules below.
+
+    cStat 100 or 150, chNFe equal to the access key, digVal equal to the signature's DigestValue (which
+    only a signature check yields: without one, nothing binds the protocol to the content) and the
+    protocol's environment the document's. Whether the signature itself verifies is the caller's to add.
+    """
+    protocol = _protocol(doc)
+    if protocol is None or digest_value is None or protocol.cStat not in AUTHORISED:
+        return None
+    key, received_key = doc.access_key, protocol.chNFe
+    if key is None or received_key is None or received_key.strip() != key:
+        return None
+    if protocol.digVal is None or protocol.digVal.strip() != digest_value.strip():
+        return None
+    if protocol.tpAmb is not None and doc.ide.tpAmb is not None and protocol.tpAmb != doc.ide.tpAmb:
+        return None
+    return protocol
+
+
 @rule(
     ("protocol.missing", None),
     ("protocol.absent", None, Severity.WARNING),
     ("document.envi_nfe", None, Severity.WARNING),
+    kind=INTEGRITY,
     description="the document is an nfeProc with its protocol (a bare NFe or an enviNFe is not authorised)",
 )
 def check_envelope(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -69,6 +90,7 @@ def check_envelope(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     ("protocol.key_mismatch", None),
     ("protocol.key_check_digit", "236"),
+    kind=INTEGRITY,
     description="protNFe/infProt/chNFe is the document's access key, with a valid check digit",
 )
 def check_protocol_key(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -98,7 +120,7 @@ def check_protocol_key(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-@rule(("protocol.digval", None), description="protNFe/infProt/digVal is the signature's DigestValue")
+@rule(("protocol.digval", None), kind=INTEGRITY, description="protNFe/infProt/digVal is the signature's DigestValue")
 def check_protocol_digest(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """digVal binds the protocol to the exact signed bytes: a different value means the NFe was changed
     (or swapped) after authorisation. Skipped when the DigestValue is unknown (unsigned, or not checked)."""
@@ -117,7 +139,7 @@ def check_protocol_digest(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
         )
 
 
-@rule(("protocol.not_authorized", None), description="protNFe/infProt/cStat is 100 or 150 (authorised)")
+@rule(("protocol.not_authorized", None), kind=INTEGRITY, description="protNFe/infProt/cStat is 100 or 150 (authorised)")
 def check_protocol_status(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """cStat 100 (authorised) and 150 (authorised late) are the only ones that make a valid NF-e; 110/301/
     302/303 are uso denegado, anything else a rejection."""
@@ -134,7 +156,7 @@ def check_protocol_status(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
     )
 
 
-@rule(("protocol.environment", "252"), description="protNFe/infProt/tpAmb equals ide/tpAmb")
+@rule(("protocol.environment", "252"), kind=INTEGRITY, description="protNFe/infProt/tpAmb equals ide/tpAmb")
 def check_protocol_environment(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B24-10 (252): the receiving environment, which the protocol records, is the document's."""
     protocol = _protocol(doc)
@@ -151,6 +173,7 @@ def check_protocol_environment(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 
 @rule(
     ("protocol.receipt_before_emission", None, Severity.WARNING),
+    kind=INTEGRITY,
     description="protNFe/infProt/dhRecbto is not earlier than dhEmi (5 minutes of clock tolerance)",
 )
 def check_protocol_timing(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -171,7 +194,11 @@ def check_protocol_timing(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
         )
 
 
-@rule(("protocol.nprot_format", None, Severity.WARNING), description="protNFe/infProt/nProt has 15 digits")
+@rule(
+    ("protocol.nprot_format", None, Severity.WARNING),
+    kind=INTEGRITY,
+    description="protNFe/infProt/nProt has 15 digits",
+)
 def check_protocol_number(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """The authorisation number is 15 digits (MOC §5; ACBr ``ValidarProtocolo``)."""
     protocol = _protocol(doc)

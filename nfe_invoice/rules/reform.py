@@ -21,7 +21,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import IbsCbsTotal, Item, NFeDocument, Totals
 from ._sums import describe_terms, guarded, sums_of
-from .base import ZERO, RuleContext, cents, finding, rule
+from .base import POLICY, ZERO, RuleContext, cents, finding, rule
 
 #: NT 2025.002 VB01-10 Exceção 1: in 2025 and 2026 vItem does not add vIBS, vCBS, vIS and the
 #: single-phase IBS/CBS item totals (the test years, when those taxes are informed but not charged).
@@ -99,6 +99,7 @@ def _reform_modes(document: NFeDocument) -> tuple[bool, ...]:
 
 @rule(
     ("reform.vitem", "1105", Severity.WARNING),
+    kind=POLICY,
     description="vItem equals vProd − vDesc − vICMSDeson + vICMSST + ... (+ vIBS + vCBS + vIS from 2027) "
     "(VB01-10/20, NT 2025.002; future implementation)",
 )
@@ -139,6 +140,7 @@ def check_vitem(document: NFeDocument, context: RuleContext) -> Iterator[Finding
 
 @rule(
     ("reform.vnftot", "1094", Severity.WARNING),
+    kind=POLICY,
     description="vNFTot equals the sum of the items' vItem (W60-10, NT 2025.002; future implementation)",
 )
 @guarded
@@ -165,6 +167,7 @@ def check_vnftot(document: NFeDocument, context: RuleContext) -> Iterator[Findin
 
 @rule(
     ("reform.vnftot_missing", "1004", Severity.WARNING),
+    kind=POLICY,
     description="IBSCBSTot present ⇒ vNFTot present (W60-05, NT 2025.002; future implementation)",
 )
 @guarded
@@ -202,6 +205,7 @@ def _total_presence(
 @rule(
     ("reform.istot_unexpected", "1073"),
     ("reform.istot_missing", "1117"),
+    kind=POLICY,
     description="ISTot is present exactly when some item has IS (W31-10/20, NT 2025.002)",
 )
 @guarded
@@ -215,6 +219,7 @@ def check_istot_presence(document: NFeDocument, context: RuleContext) -> Iterato
 @rule(
     ("reform.ibscbstot_unexpected", "1118"),
     ("reform.ibscbstot_missing", "1119"),
+    kind=POLICY,
     description="IBSCBSTot is present exactly when some item has IBSCBS (W34-10/20, NT 2025.002)",
 )
 @guarded
@@ -227,6 +232,7 @@ def check_ibscbstot_presence(document: NFeDocument, context: RuleContext) -> Ite
 
 @rule(
     ("reform.vis", "1075", Severity.WARNING),
+    kind=POLICY,
     description="ISTot/vIS equals the sum of the items' IS/vIS (W33-10, NT 2025.002; future implementation)",
 )
 @guarded
@@ -346,6 +352,7 @@ def _reform_total_finding(
 
 @rule(
     *((spec.code, spec.sefaz) for spec in REFORM_TOTAL_RULES),
+    kind=POLICY,
     description="IBSCBSTot values against the sums of the items, NT 2025.002",
     code_descriptions={spec.code: f"{spec.description}, NT 2025.002" for spec in REFORM_TOTAL_RULES},
 )

@@ -23,7 +23,7 @@ from typing import Final
 from ..findings import Finding
 from ..model import IcmsTotal, IssqnTotal, NFeDocument
 from ._sums import DocumentSums, describe_terms, guarded, sums_of
-from .base import ZERO, RuleContext, cents, finding, rule
+from .base import INVARIANT, ZERO, RuleContext, cents, finding, rule
 
 
 class Scope(enum.Enum):
@@ -256,6 +256,7 @@ def _total_finding(spec: TotalRule, document: NFeDocument, sums: DocumentSums, c
 
 @rule(
     *((spec.code, spec.sefaz) for spec in TOTAL_RULES),
+    kind=INVARIANT,
     description="ICMSTot and ISSQNtot fields against the sums of the items",
     code_descriptions={spec.code: spec.description for spec in TOTAL_RULES},
 )
@@ -320,6 +321,7 @@ def deson_choices(totals: IcmsTotal, sums: DocumentSums) -> tuple[Decimal, ...]:
 
 @rule(
     ("totals.vnf", "610"),
+    kind=INVARIANT,
     description="ICMSTot/vNF equals vProd − vDesc − vICMSDeson + vST + vFCPST + vICMSMonoReten + vFrete + "
     "vSeg + vOutro + vII + vIPI + vIPIDevol + vServ + vPISST + vCOFINSST (W16-10; exceptions: "
     "new vehicles, imports, vICMSDeson)",
