@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +22,8 @@ from .common import EXIT_NOT_OK, EXIT_OK, Subcommands, UsageError, expand_paths,
 _CERTIFICATE = "_certificate"
 _WORKER_OPTIONS: ValidationOptions | None = None
 _WORKER_EVENTS: list[Cancellation] = []
+#: Fewer documents than this are validated in this process: starting workers would cost more than it saves.
+_PARALLEL_FROM = 16
 
 
 def _looks_like_event(path: Path) -> bool:
@@ -57,9 +61,17 @@ def print_text_report(report: dict[str, Any], out: TextIO) -> None:
         out.write(finding_line(finding) + "\n")
 
 
-def _init_worker(options: ValidationOptions, events: list[Cancellation]) -> None:
-    global _WORKER_OPTIONS, _WORKER_EVENTS
-    _WORKER_OPTIONS, _WORKER_EVENTS = options, events
+# --- the worker pool --------------------------------------------------------------------------------------
+# Workers are started once (forked after the schemas are compiled, so none compiles its own), receive
+# chunks of paths (small str lists: cheap to send) and send back each document's output already rendered,
+# so the parent only writes strings, in input order, as chunks complete (streamed: memory stays flat).
+
+_WORKER_FORMAT = "json"
+
+
+def _init_worker(options: ValidationOptions, events: list[Cancellation], output_format: str = "json") -> None:
+    global _WORKER_OPTIONS, _WORKER_EVENTS, _WORKER_FORMAT
+    _WORKER_OPTIONS, _WORKER_EVENTS, _WORKER_FORMAT = options, events, output_format
 
 
 def _validate_one(path: str) -> dict[str, Any]:
@@ -77,18 +89,59 @@ def _validate_one(path: str) -> dict[str, Any]:
     return result
 
 
-def iter_reports(files: Sequence[Path], options: ValidationOptions, jobs: int) -> Iterator[dict[str, Any]]:
-    """Validate every file (in parallel when ``jobs`` > 1), yielding report dicts in input order."""
+def render_report(report: dict[str, Any], output_format: str) -> str:
+    """One document's output: a JSON line (the contract: no certificate text) or the text block."""
+    if output_format == "json":
+        report.pop(_CERTIFICATE, None)
+        return json.dumps(report, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    print_text_report(report, buffer)
+    return buffer.getvalue()
+
+
+def _render_chunk(paths: list[str]) -> list[tuple[bool, str]]:
+    """Validate a chunk of paths in a worker: (ok, rendered output) per document, in order."""
+    rendered = []
+    for path in paths:
+        report = _validate_one(path)
+        rendered.append((bool(report["ok"]), render_report(report, _WORKER_FORMAT)))
+    return rendered
+
+
+def _chunks(names: list[str], jobs: int) -> Iterator[list[str]]:
+    """Small chunks first (the first lines appear at once), then about 16 per worker over the run."""
+    size = max(4, min(64, len(names) // (jobs * 16)))
+    start = 0
+    for first in (1, 2, 4):
+        if first < size and start < len(names):
+            yield names[start:start + first * jobs]
+            start += first * jobs
+    while start < len(names):
+        yield names[start:start + size]
+        start += size
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork: workers inherit the imported modules and the compiled schemas, so they start in milliseconds.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def iter_rendered(
+    files: Sequence[Path], options: ValidationOptions, jobs: int, output_format: str = "json"
+) -> Iterator[tuple[bool, str]]:
+    """Validate every file (in worker processes when ``jobs`` > 1), yielding (ok, output) in input order."""
     events = collect_cancellations(files, options)
     names = [str(path) for path in files]
-    if jobs <= 1 or len(names) < 64:
-        _init_worker(options, events)
-        yield from map(_validate_one, names)
+    if jobs <= 1 or len(names) < _PARALLEL_FROM:
+        _init_worker(options, events, output_format)
+        for name in names:
+            yield from _render_chunk([name])
         return
-    chunk = max(8, min(256, len(names) // (jobs * 8)))
-    # The schemas are compiled already (cmd_validate): forked workers inherit them, none compiles its own.
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(options, events)) as pool:
-        yield from pool.map(_validate_one, names, chunksize=chunk)
+    workers = min(jobs, len(names))
+    with _pool_context().Pool(workers, initializer=_init_worker, initargs=(options, events, output_format)) as pool:
+        for rendered in pool.imap(_render_chunk, _chunks(names, workers)):
+            yield from rendered
 
 
 def trust_store_option(value: str | None) -> TrustStore | None:
@@ -131,21 +184,14 @@ def add_validation_options(parser: argparse.ArgumentParser) -> None:
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     files = expand_paths(args.paths)
     options = validation_options(args)
-    all_ok = True
     total = failed = 0
-    for report in iter_reports(files, options, args.jobs):
+    for ok, rendered in iter_rendered(files, options, args.jobs, args.format):
         total += 1
-        if not report["ok"]:
-            all_ok = False
-            failed += 1
-        if args.format == "json":
-            report.pop(_CERTIFICATE, None)
-            out.write(json.dumps(report, ensure_ascii=False) + "\n")
-        else:
-            print_text_report(report, out)
+        failed += not ok
+        out.write(rendered)
     if args.format == "text":
         out.write(f"\n{total} document(s): {total - failed} ok, {failed} not ok\n")
-    return EXIT_OK if all_ok else EXIT_NOT_OK
+    return EXIT_OK if failed == 0 else EXIT_NOT_OK
 
 
 def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
