@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from nfe_invoice import parse
+from nfe_invoice.errors import NfeInvoiceError
 from nfe_invoice.events import read_cancellation
 from nfe_invoice.findings import CodeClass, Finding, Report, Severity
 from nfe_invoice.rules import POLICY_CODES, RULES, rule_codes
 from nfe_invoice.rules.base import Registry
 from nfe_invoice.testing import SigningIdentity, build_nfe, default_spec, make_test_certificate, sign_nfe, wrap_nfeproc
+from nfe_invoice.testing.builder import BRT
 from nfe_invoice.testing.events import build_cancellation
 from nfe_invoice.validate import all_codes, validate
 
+from .paths import REALWORLD
 from .rules_helpers import NS, add, remove, set_text
 
 SPEC = default_spec(3)
@@ -262,3 +267,88 @@ def test_a_code_has_one_class_wherever_it_is_listed() -> None:
     seen: dict[str, CodeClass] = {}
     for info in all_codes():
         assert seen.setdefault(info.code, info.code_class) is info.code_class, info.code
+
+
+# --------------------------------------------------------------- the real documents (issue 8 evidence)
+
+SAO_PAULO_2022 = REALWORLD / "nfe" / "spedda__nfeProc_55_prod_2022.xml"
+SAO_PAULO_2025 = REALWORLD / "nfe" / "spedda__nfeProc_55_41items_prod_2025.xml"
+
+
+@pytest.mark.parametrize("path", [SAO_PAULO_2022, SAO_PAULO_2025], ids=lambda path: path.name)
+def test_the_434_decision_on_the_two_real_sao_paulo_documents(path: Path) -> None:
+    """Decision recorded for issue 8: rule 434 was wider than SEFAZ's, and is narrowed; it still applies here.
+
+    NT 2020.006 v1.30 (July 2021) limits B25c-10 to outgoing (tpNF 1) normal (finNFe 1) documents, with
+    indPres 2, 3, 4 or 9, enforced in production from 04/04/2022, and exempts the electricity and
+    communication CFOPs (5205-5207, 5251-5258, 5301-5307); v1.20 had limited B25c-20 (435) to
+    indIntermed 1 with indPres 0 or 5. Our rule demanded indIntermed on every remote sale since
+    01/09/2021 and refused indIntermed 0 in person: it is now exactly the NT's. Both documents are
+    outgoing, normal, indPres 9, CFOP 6101, in production, after 04/04/2022: the NT's rule applies, so
+    SEFAZ-SP accepted them anyway, or these public copies were edited (their signatures no longer verify,
+    and the 2022 one fails the XSD). So 434 stays a policy rule: an error here (these copies are not
+    authorised: 297), a warning on an intact authorised document (see the tests above).
+    """
+    document = parse(path)
+    ide = document.ide
+    assert (ide.tpNF, ide.finNFe, ide.indPres, ide.indIntermed, ide.tpAmb) == ("1", "1", "9", None, "1")
+    assert ide.dhEmi is not None and ide.dhEmi.date() >= date(2022, 4, 4)
+    assert {item.prod.CFOP for item in document.items if item.prod is not None} == {"6101"}
+    report = validate(path)
+    assert report.authorized is False
+    assert "297" in report.sefaz_codes()  # edited after signing
+    assert by_code(report, MISSING_434)[0].severity is Severity.ERROR
+    if path == SAO_PAULO_2022:
+        assert by_code(report, "schema.invalid")
+
+
+def test_434_before_its_production_start_is_not_applied() -> None:
+    """The same remote sale without indIntermed, issued (and authorised) on 2022-04-03: no 434."""
+    before = remote_sale_without_indicator(build_nfe(default_spec(1, emitted_at=datetime(2022, 4, 3, 10, tzinfo=BRT))))
+    report = validate(before, strict=True, now=datetime(2022, 4, 3, 10, 1, tzinfo=BRT))
+    assert MISSING_434 not in report.codes()
+
+
+REAL_FILES = sorted((REALWORLD / "nfe").glob("*.xml")) + sorted((REALWORLD / "nfe-signed").glob("*.xml"))
+
+
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda path: path.name)
+def test_no_real_document_proves_a_policy_rule_wider_than_sefaz(path: Path) -> None:
+    """Every real document with an authorising protocol is either authorised here, and then has no
+    error at all, or its copy is not what SEFAZ authorised (an integrity or invariant error: edited after
+    signing, anonymised keys and CNPJs, a protocol from another environment). So, 434 aside (decided above
+    from the NT), no policy rule that fires on them can be blamed on the rule: on the edited NFC-e copies
+    729 comes from a hand-inserted B2B recipient and 709 from an ide whose tpAmb no longer matches its
+    protocol's, 557 from a tpEmis 9 the access key contradicts (tpEmis 1); on the tax-reform samples 703,
+    504 and 900 from dates moved years away from their protocol, and the IBS/CBS totals from item values
+    changed after signing; on the unsigned sample 877 from a synthetic dhEmi."""
+    try:
+        document = parse(path)
+    except NfeInvoiceError:
+        return  # not an NF-e 4.00: no protocol to weigh
+    protocol = document.protocol
+    if protocol is None or protocol.cStat not in {"100", "150"}:
+        return
+    report = validate(path)
+    if report.authorized:
+        assert report.ok, report.errors
+        return
+    policy = {finding.code for finding in report.errors if finding.code in POLICY_CODES}
+    other = {finding.code for finding in report.errors if finding.code not in POLICY_CODES}
+    assert other, f"{path.name}: only policy errors {policy} on a document SEFAZ authorised"
+
+
+def test_real_intact_authorised_documents_are_reported_authorised() -> None:
+    names = {
+        path.name for path in (REALWORLD / "nfe-signed").glob("*.xml")
+        if validate(path).authorized
+    }
+    assert names == {
+        "dannielima__nfeProc_55_MA_homolog_2021.xml",
+        "dannielima__nfeProc_65_MA_homolog_2021_nfce.xml",
+        "fabyo__nfeProc_55_SP_prod_2026_B2B_1item.xml",
+        "gabschuster__nfeProc_55_MS_prod_2022_B2B_21items.xml",
+        "gapfranco__nfeProc_55_SP_prod_2024_B2B_ultragaz_2items.xml",
+        "nfelib__HIST_nfeProc_55_PR_homolog_2017_unimake.xml",
+        "vitorkloy__nfeProc_65_SP_prod_2026_nfce.xml",
+    }

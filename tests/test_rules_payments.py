@@ -88,6 +88,7 @@ def _presence(xml: bytes, presence: str, intermediary: str | None) -> bytes:
 
 MARKETPLACE = "<infIntermed><CNPJ>11444777000161</CNPJ><idCadIntTran>loja-1</idCadIntTran></infIntermed>"
 BEFORE_NT_2020_006 = datetime(2021, 1, 10, 10, 0, tzinfo=BRT)
+BEFORE_434_PRODUCTION = datetime(2021, 10, 5, 10, 0, tzinfo=BRT)  # 434 in homologation, not yet in production
 CENT = Decimal("0.01")
 
 CASES = [
@@ -127,21 +128,35 @@ CASES = [
         id="851-excess-warning",
     ),
     pytest.param(case(_invoice(N, "100.00", "0.00", "100.00", "33.33", "33.33", "33.34")), id="851-exact-ok"),
-    # 434/435/438/439: intermediary (NT 2020.006)
+    # 434/435/438/439: intermediary (NT 2020.006; 434 and 435 as v1.30 left them)
     pytest.param(case(_presence(N, "2", None), "payment.intermediary_indicator_missing"), id="434"),
     pytest.param(case(_presence(N, "9", None), "payment.intermediary_indicator_missing"), id="434-other"),
     pytest.param(case(_presence(nfe(emitted_at=BEFORE_NT_2020_006), "2", None), now=None), id="434-before-nt-ok"),
     pytest.param(
+        case(_presence(nfe(emitted_at=BEFORE_434_PRODUCTION), "2", None), now=None), id="434-before-2022-04-04-ok"
+    ),
+    pytest.param(
         case(
-            _presence(nfe(emitted_at=BEFORE_NT_2020_006.replace(month=3), environment=2), "2", None),
+            _presence(nfe(emitted_at=BEFORE_434_PRODUCTION, environment=2), "2", None),
             "payment.intermediary_indicator_missing",
             "environment.homologation",
             now=None,
         ),
         id="434-homologation-started-earlier",
     ),
-    pytest.param(case(_presence(N, "1", "0"), "payment.intermediary_indicator_unexpected"), id="435"),
-    pytest.param(case(_presence(N, "1", None)), id="435-in-person-ok"),
+    pytest.param(case(_presence(set_text(N, "infNFe/ide/tpNF", "0"), "2", None)), id="434-incoming-ok"),
+    pytest.param(
+        case(_presence(set_text(N, "infNFe/ide/finNFe", "2"), "2", None)), id="434-complementary-ok"
+    ),
+    pytest.param(case(_presence(set_text(N, "infNFe/det/prod/CFOP", "5252"), "2", None)), id="434-exempt-cfop-ok"),
+    pytest.param(case(_presence(N, "1", None)), id="434-in-person-ok"),
+    pytest.param(case(add(_presence(N, "0", "1"), "infNFe", MARKETPLACE), "payment.intermediary_indicator_unexpected"),
+                 id="435"),
+    pytest.param(case(add(_presence(N, "5", "1"), "infNFe", MARKETPLACE), "payment.intermediary_indicator_unexpected"),
+                 id="435-outside-establishment"),
+    pytest.param(case(_presence(N, "0", "0")), id="435-no-marketplace-declared-ok"),
+    pytest.param(case(_presence(N, "1", "0")), id="435-in-person-own-site-ok"),
+    pytest.param(case(add(_presence(N, "1", "1"), "infNFe", MARKETPLACE)), id="435-in-person-marketplace-ok"),
     pytest.param(case(_presence(N, "2", "1"), "payment.intermediary_missing"), id="438"),
     pytest.param(case(add(_presence(N, "2", "1"), "infNFe", MARKETPLACE)), id="438-ok"),
     pytest.param(case(add(N, "infNFe", MARKETPLACE), "payment.intermediary_unexpected"), id="439"),

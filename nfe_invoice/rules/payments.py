@@ -24,9 +24,18 @@ OTHER: Final = "99"  # tPag "Outros"
 TRADE_BILL: Final = "14"  # tPag "Duplicata Mercantil"
 _NO_PAYMENT_PURPOSES: Final = frozenset({"3", "4"})  # finNFe ajuste, devolução
 _REMOTE_PRESENCE: Final = frozenset({"2", "3", "4", "9"})  # internet, telephone, home delivery, other
+_INTERMEDIARY_PRESENCE: Final = frozenset({"1", *_REMOTE_PRESENCE})  # where a marketplace may have taken part
 # NT 2020.006 (intermediary, xPag, card CNPJ): MOC notes "01/02/2021 homologação, 01/09/2021 produção".
 NT_2020_006_PRODUCTION: Final = date(2021, 9, 1)
 NT_2020_006_HOMOLOGATION: Final = date(2021, 2, 1)
+# Rule B25c-10 (434) as NT 2020.006 v1.30 (July 2021) left it: only outgoing (tpNF 1) normal (finNFe 1)
+# documents, enforced from 04/04/2022 in production (23/08/2021 in homologation), and never for the
+# electricity and communication CFOPs of its "Exceção 1". v1.20 had already dropped indPres 1 from it.
+NT_2020_006_434_PRODUCTION: Final = date(2022, 4, 4)
+NT_2020_006_434_HOMOLOGATION: Final = date(2021, 8, 23)
+INTERMEDIARY_EXEMPT_CFOPS: Final = frozenset(
+    {"5205", "5206", "5207"} | {str(cfop) for cfop in range(5251, 5259)} | {str(cfop) for cfop in range(5301, 5308)}
+)
 
 
 def _details(doc: NFeDocument) -> Payment | None:
@@ -254,15 +263,30 @@ def check_installments_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[Fin
     ("payment.intermediary_indicator_missing", "434"),
     ("payment.intermediary_indicator_unexpected", "435"),
     kind=POLICY,
-    description="ide/indIntermed is informed exactly on remote sales (indPres 2, 3, 4 or 9)",
+    description="ide/indIntermed is informed on outgoing normal remote sales (indPres 2, 3, 4, 9; from 2022-04-04, "
+    "exempt CFOPs aside), and is not 1 with indPres 0 or 5 (NT 2020.006 v1.30)",
 )
 def check_intermediary_indicator(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
-    """MOC B25c-10/B25c-20 (434/435, NT 2020.006): a sale that is not in person says whether it went
-    through a marketplace. Not applied to documents emitted before the NT came into force."""
+    """B25c-10 (434) and B25c-20 (435) as NT 2020.006 v1.30 states them, no wider.
+
+    434: an outgoing (tpNF 1), normal (finNFe 1) sale that is not in person (indPres 2, 3, 4, 9) says
+    whether a marketplace was involved; from 04/04/2022 in production, and not when an item carries
+    one of the exempt CFOPs (the NT names CFOPs, not documents: one such item exempts the document,
+    so we never reject what SEFAZ may accept). 435 (v1.20 on): a marketplace (indIntermed 1) cannot be
+    declared where no sale can have gone through one (indPres 0 "not applicable" or 5 "in person,
+    outside the establishment"); indIntermed 0 is accepted anywhere, and so is 1 in person (indPres 1).
+    """
     ide = doc.ide
-    if ide.indPres is None or not _nt_2020_006(doc):
+    if ide.indPres is None:
         return
-    if ide.indPres in _REMOTE_PRESENCE and ide.indIntermed is None:
+    if (
+        ide.indPres in _REMOTE_PRESENCE
+        and ide.indIntermed is None
+        and ide.tpNF == "1"
+        and ide.finNFe == "1"
+        and in_force(doc, NT_2020_006_434_PRODUCTION, NT_2020_006_434_HOMOLOGATION)
+        and not any(item.prod is not None and item.prod.CFOP in INTERMEDIARY_EXEMPT_CFOPS for item in doc.items)
+    ):
         yield finding(
             "payment.intermediary_indicator_missing",
             "434",
@@ -270,11 +294,12 @@ def check_intermediary_indicator(doc: NFeDocument, ctx: RuleContext) -> Iterator
             "1 (marketplace)",
             ctx.path("ide/indPres"),
         )
-    elif ide.indPres not in _REMOTE_PRESENCE and ide.indIntermed is not None:
+    elif ide.indIntermed == "1" and ide.indPres not in _INTERMEDIARY_PRESENCE and _nt_2020_006(doc):
         yield finding(
             "payment.intermediary_indicator_unexpected",
             "435",
-            f"indPres is {ide.indPres} but indIntermed is informed, expected it only for indPres 2, 3, 4 or 9",
+            f"indPres is {ide.indPres} but indIntermed is 1 (marketplace), expected a marketplace sale only "
+            "with indPres 1, 2, 3, 4 or 9",
             ctx.path("ide/indIntermed"),
         )
 
