@@ -4,6 +4,14 @@
 a SQLite file (the embedded default). See :mod:`.base` for the interface and the state machine.
 """
 
+from __future__ import annotations
+
+import importlib
+import os
+from typing import cast
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import JournalError
 from .base import (
     DELIVERED_STATES,
     FINAL_STATES,
@@ -17,11 +25,14 @@ from .base import (
     Record,
     RecordKey,
     State,
+    decide_enqueue,
 )
 
 __all__ = [
+    "DEFAULT_JOURNAL_FILE",
     "DELIVERED_STATES",
     "FINAL_STATES",
+    "JOURNAL_ENV",
     "Claim",
     "Counts",
     "EnqueueOutcome",
@@ -32,4 +43,64 @@ __all__ = [
     "Record",
     "RecordKey",
     "State",
+    "decide_enqueue",
+    "default_journal_location",
+    "is_postgres_location",
+    "masked_location",
+    "open_journal",
 ]
+
+#: The environment variable that names the journal when no option does.
+JOURNAL_ENV = "NFE_INVOICE_JOURNAL"
+#: The SQLite file used when nothing names a journal, in the current folder.
+DEFAULT_JOURNAL_FILE = "nfe-invoice-journal.db"
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def default_journal_location() -> str:
+    """``$NFE_INVOICE_JOURNAL`` when set (and not empty), else ``nfe-invoice-journal.db`` in the current folder."""
+    return os.environ.get(JOURNAL_ENV) or os.path.join(os.getcwd(), DEFAULT_JOURNAL_FILE)
+
+
+def is_postgres_location(location: str | os.PathLike[str]) -> bool:
+    return os.fspath(location).startswith(_POSTGRES_SCHEMES)
+
+
+def masked_location(location: str | os.PathLike[str]) -> str:
+    """The location fit for messages: a URL's password replaced by ``***`` (a file path is shown as is)."""
+    text = os.fspath(location)
+    if not is_postgres_location(text):
+        return text
+    try:
+        parts = urlsplit(text)
+        if parts.password is None:
+            return text
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:  # unparseable: show the scheme only rather than risk a secret
+        return text.split("://", 1)[0] + "://***"
+
+
+def open_journal(location: str | os.PathLike[str], *, create: bool = True) -> Journal:
+    """The journal at ``location``: a ``postgresql://`` (or ``postgres://``) URL, or a SQLite file path.
+
+    Backends are imported here, on first use, so commands that never touch a journal do not pay for sqlite3
+    or psycopg. ``create=False`` refuses to create a SQLite file that does not exist (for readers such as
+    ``status``). Raises :class:`~nfe_invoice.errors.JournalError` when the journal cannot be opened.
+    """
+    text = os.fspath(location)
+    if not text:
+        raise JournalError("no journal location given")
+    if is_postgres_location(text):
+        try:
+            backend = importlib.import_module(".postgres", __name__)
+        except ImportError as exc:
+            raise JournalError(
+                f"a PostgreSQL journal ({masked_location(text)}) needs the postgresql extra: "
+                f"pip install 'nfe-invoice[postgresql]' ({exc})"
+            ) from exc
+        return cast(Journal, backend.PostgresJournal(text))
+    from .sqlite import SqliteJournal  # noqa: PLC0415 (lazy: see above)
+
+    return SqliteJournal(text, create=create)

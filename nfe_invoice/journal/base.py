@@ -122,6 +122,43 @@ class EnqueueOutcome(enum.StrEnum):
     CONFLICT = "conflict"  # a different payload for an invoice number VTEX already holds: not stored
 
 
+def decide_enqueue(existing: Record | None, entry: NewRecord, *, force: bool = False) -> EnqueueOutcome:
+    """What :meth:`Journal.enqueue` does with ``entry`` given the record already stored under its key.
+
+    One pure function so every backend gives the same answer (the backend only stores it):
+
+    ========================  =========================  ==========================================
+    stored record             same payload hash          different payload hash
+    ========================  =========================  ==========================================
+    none                      entry's state (QUEUED or REFUSED)
+    queued, refused           UNCHANGED if the entry's   replaced: entry's state
+                              state is the same, else
+                              replaced (a new verdict)
+    failed                    replaced: entry's state (QUEUED = queued again for a retry)
+    sending, sent,            UNCHANGED                  CONFLICT; with ``force``: replaced
+    delivered-already
+    ========================  =========================  ==========================================
+
+    A record in ``sending`` counts as delivered here: its payload may already be at VTEX. Replacing it (force)
+    puts it back to ``queued``, which fences out its current holder (``finish`` needs state ``sending``).
+    A replaced record keeps its key, ``created_at`` and ``attempts`` (the fencing token only ever grows), and
+    ``receipt``/``sent_payload``/``sent_at``, which always describe the last delivery VTEX confirmed.
+    """
+    if entry.state not in (State.QUEUED, State.REFUSED):
+        raise ValueError(f"a new record is queued or refused, not {entry.state.value}")
+    fresh = EnqueueOutcome.QUEUED if entry.state is State.QUEUED else EnqueueOutcome.REFUSED
+    if existing is None:
+        return fresh
+    same = existing.payload_sha256 == entry.payload_sha256
+    if existing.state in DELIVERED_STATES or existing.state is State.SENDING:
+        if same:
+            return EnqueueOutcome.UNCHANGED
+        return fresh if force else EnqueueOutcome.CONFLICT
+    if existing.state is not State.FAILED and same and existing.state is entry.state:
+        return EnqueueOutcome.UNCHANGED
+    return fresh
+
+
 @dataclass(frozen=True)
 class EnqueueResult:
     outcome: EnqueueOutcome
@@ -142,6 +179,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class Query:
+    """Filters that combine (all must hold); ``since`` keeps records whose ``updated_at`` is at or after it."""
+
     order_id: str | None = None
     state: State | None = None
     since: datetime | None = None
