@@ -604,3 +604,13 @@ def test_golden_payloads(name: str, make: Callable[[], dict[str, Any]]) -> None:
         path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert path.exists(), f"no golden file {path}: regenerate with NFE_INVOICE_REGENERATE_GOLDEN=1 and review it"
     assert actual == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_refusal_code_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Mapping to VTEX"):]
+    sources = "".join((ROOT / "nfe_invoice" / "vtex" / name).read_text(encoding="utf-8")
+                      for name in ("mapping.py", "order_id.py", "reconcile.py"))
+    codes = set(re.findall(r'"((?:mapping|reconcile)\.[a-z_]+)"', sources))
+    assert len(codes) > 25
+    assert sorted(code for code in codes if f"`{code}`" not in section) == []
