@@ -9,6 +9,8 @@ policy rule of NT 2020.006 that SEFAZ did not apply to real authorised documents
 from __future__ import annotations
 
 import functools
+import io
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +20,7 @@ import pytest
 from lxml import etree
 
 from nfe_invoice import parse
+from nfe_invoice.cli import main
 from nfe_invoice.errors import NfeInvoiceError
 from nfe_invoice.events import read_cancellation
 from nfe_invoice.findings import CodeClass, Finding, Report, Severity
@@ -352,3 +355,59 @@ def test_real_intact_authorised_documents_are_reported_authorised() -> None:
         "nfelib__HIST_nfeProc_55_PR_homolog_2017_unimake.xml",
         "vitorkloy__nfeProc_65_SP_prod_2026_nfce.xml",
     }
+
+
+# -------------------------------------------------------------------------------- the command line
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_cli_says_authorised_and_strict_restores_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "remote-sale.xml"
+    path.write_bytes(authorised(POLICY_DOCUMENT))
+
+    code, out = run_cli("validate", "--format", "json", str(path))
+    [report] = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert (report["ok"], report["authorized"]) == (True, True)
+    assert [(f["code"], f["sefaz"], f["severity"]) for f in report["findings"] if f["code"] == MISSING_434] == [
+        (MISSING_434, "434", "warning")
+    ]
+
+    code, out = run_cli("validate", "--strict", "--format", "json", str(path))
+    [report] = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    assert (report["ok"], report["authorized"]) == (False, True)
+
+    code, text = run_cli("validate", str(path))
+    assert code == 0
+    header = text.splitlines()[0]
+    assert header.startswith("OK   ") and "authorised by SEFAZ" in header
+    assert f"WARNING [{MISSING_434}/434]" in text and AUTHORITY_NOTE in text
+
+
+def test_cli_text_does_not_claim_authorisation_for_a_bare_document(tmp_path: Path) -> None:
+    path = tmp_path / "bare.xml"
+    path.write_bytes(signed(POLICY_DOCUMENT))
+    code, text = run_cli("validate", str(path))
+    assert code == 1
+    assert text.startswith("FAIL") and "authorised by SEFAZ" not in text
+
+
+def test_codes_show_each_class() -> None:
+    code, table = run_cli("codes")
+    assert code == 0
+    assert table.splitlines()[0] == "| code | SEFAZ | severity | class | meaning |"
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[3] for line in table.splitlines()[2:]}
+    assert rows[MISSING_434] == "policy"
+    assert rows["totals.vnf"] == "invariant"
+    assert rows["signature.digest"] == "integrity"
+    code, text = run_cli("codes", "--format", "json")
+    entries = {entry["code"]: entry for entry in json.loads(text)}
+    assert list(entries["totals.vnf"]) == ["code", "sefaz", "severity", "class", "meaning"]
+    assert {entry["class"] for entry in entries.values()} == {"integrity", "invariant", "policy"}
+    assert {code for code, entry in entries.items() if entry["class"] == "policy"} == POLICY_CODES

@@ -54,7 +54,9 @@ def print_text_report(report: dict[str, Any], out: TextIO) -> None:
     for finding in report["findings"]:
         counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
     summary = ", ".join(f"{count} {severity}{'s' if count > 1 else ''}" for severity, count in counts.items())
-    out.write(f"{mark} {report['file']}{key}{'  (' + summary + ')' if summary else ''}\n")
+    # "authorised": SEFAZ's protocol is bound to this very document; its policy findings read as warnings.
+    authorised = "  authorised by SEFAZ" if report.get("authorized") else ""
+    out.write(f"{mark} {report['file']}{key}{authorised}{'  (' + summary + ')' if summary else ''}\n")
     if report.get(_CERTIFICATE):
         out.write(f"  signed by {report[_CERTIFICATE]}\n")
     for finding in report["findings"]:
@@ -162,6 +164,7 @@ def validation_options(args: argparse.Namespace) -> ValidationOptions:
         trust_store=trust_store_option(getattr(args, "trust_store", None)),
         now=parse_moment(getattr(args, "now", None)),
         schema_dir=Path(args.schema_dir) if getattr(args, "schema_dir", None) else None,
+        strict=bool(getattr(args, "strict", False)),
     )
     try:  # a schema set that cannot be used is the command line's fault, not the documents'
         for root_tag in ("nfeProc", "NFe"):
@@ -200,6 +203,10 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     validate.add_argument("--format", choices=("text", "json"), default="text",
                           help="text for people, json for machines (one object per document per line)")
     add_validation_options(validate)
+    validate.add_argument("--strict", action="store_true",
+                          help="keep every finding at its normal severity, for audits: without it, on a document "
+                          "SEFAZ authorised, a policy rule's error becomes a warning (the authority's verdict "
+                          "outranks the rule; `nfe-invoice codes` shows each rule's class)")
     validate.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                           help="worker processes for large folders (default: number of cores)")
     validate.set_defaults(handler=cmd_validate)
