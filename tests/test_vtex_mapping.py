@@ -152,6 +152,27 @@ def test_nfce_maps_like_an_nfe_with_its_44_character_key() -> None:
     assert "courier" not in body  # an NFC-e has no carrier
 
 
+@pytest.mark.parametrize(
+    ("edit", "code", "message"),
+    [
+        (lambda raw: raw.replace(b'Id="NFe', b'Id="NFe1234" x="'), "mapping.key",
+         "the access key '1234' is not 44 characters (infNFe/@Id)"),
+        (lambda raw: re.sub(rb"<dhEmi>[^<]*</dhEmi>", b"", raw), "mapping.issuance_date",
+         "ide/dhEmi is missing: VTEX needs the issuance date"),
+        (lambda raw: raw.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')
+         .replace(b"Camiseta", "Camisa ação".encode("latin-1")), "mapping.embedded_invoice",
+         "the document is not UTF-8 (byte"),
+        (lambda raw: re.sub(rb"<det nItem.*</det>", b"", raw), "mapping.items", "the document has no items"),
+        (lambda raw: raw.replace(b"<qCom>2.0000</qCom>", b"<qCom>0.0000</qCom>", 1), "mapping.quantity",
+         "item 1 (cProd 'SKU-00001'): qCom 0.0000 is not a positive quantity"),
+    ],
+)
+def test_documents_that_cannot_be_mapped(edit: Callable[[bytes], bytes], code: str, message: str) -> None:
+    error = refusal(lambda: build_invoice(document(default_spec(2), edit=edit)))
+    assert error.code == code
+    assert error.message.startswith(message)
+
+
 # -------------------------------------------------------------------------------------- invoice number
 
 
