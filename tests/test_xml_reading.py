@@ -1,4 +1,4 @@
-"""Reading a path up to the size cap: exact at the cap, refused past it, and right when stat lies.
+"""Reading a path up to the size cap (exact at the cap, refused past it, right when stat lies) and the PI scan.
 
 The reader asks the file's size before reading (see ``xml._read_capped``), so these cases check that a
 size that is wrong (a pipe says 0, a file can grow) never truncates a document or lets one past the cap.
@@ -73,3 +73,19 @@ def test_a_pipe_past_the_cap_is_refused_without_reading_it_all() -> None:
     finally:
         os.close(read_end)
         writer.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'<?xml version="1.0" encoding="UTF-8"?><a>x</a>', False),
+        (b'\xef\xbb\xbf<?xml version="1.0"?>\n<a><q>https://x.example/qr?p=1?2</q></a>', False),
+        (b"<a>why?</a>", False),
+        (b'<?xml version="1.0"?><?pi x?><a/>', True),
+        (b'<?xml version="1.0"?><a><b>1</b><?pi?></a>', True),
+        (b"<a>1?</a><?pi?>", True),
+        (b"<?pi?><a/>", True),
+    ],
+)
+def test_processing_instructions_are_told_from_question_marks_in_text(data: bytes, expected: bool) -> None:
+    assert load(data).has_pis is expected
