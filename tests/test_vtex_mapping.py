@@ -31,6 +31,7 @@ from nfe_invoice.vtex.mapping import (
     build_invoice,
     check_invoice_number_format,
     load_sku_map,
+    read_order,
 )
 from nfe_invoice.vtex.models import Order
 from nfe_invoice.vtex.order_id import OrderIdRule, check_order_id, find_order_id
@@ -635,3 +636,11 @@ def test_every_refusal_code_is_documented_in_the_readme() -> None:
     codes = set(re.findall(r'"((?:mapping|reconcile)\.[a-z_]+)"', sources))
     assert len(codes) > 25
     assert sorted(code for code in codes if f"`{code}`" not in section) == []
+
+
+def test_read_order_refuses_what_is_not_an_order_on_one_line() -> None:
+    assert read_order({"orderId": "1-01", "items": None}).order_id == "1-01"
+    for data in ([{"orderId": "1"}], {"status": "handling"}, {"orderId": "1", "items": [{"name": "no id"}]}):
+        error = refusal(lambda data=data: read_order(data))  # type: ignore[misc]
+        assert error.code == "mapping.order" and error.message.startswith("not a VTEX order (")
+        assert "\n" not in error.message

@@ -32,9 +32,7 @@ def _refused(code: str, message: str) -> CommandFailed:
 
 
 def _read_order(path: str) -> Order:
-    from pydantic import ValidationError
-
-    from ..vtex.models import Order
+    from ..vtex.mapping import read_order
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
@@ -43,10 +41,9 @@ def _read_order(path: str) -> Order:
     except (UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"--order-json: {path} is not JSON ({exc})") from exc
     try:
-        return Order.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'order'}: {e['msg']}" for e in exc.errors()[:3])
-        raise UsageError(f"--order-json: {path} is not a VTEX order ({problems})") from exc
+        return read_order(data)
+    except MappingError as exc:
+        raise UsageError(f"--order-json: {path} is {exc.message}") from exc
 
 
 def _options(args: argparse.Namespace) -> MappingOptions:

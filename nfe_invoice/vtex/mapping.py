@@ -294,6 +294,18 @@ def load_sku_map(path: str | os.PathLike[str]) -> dict[str, str]:
     return table
 
 
+def read_order(data: object) -> Order:
+    """An order (GET order's JSON, already decoded) read tolerantly, or ``MappingError(code="mapping.order")``.
+
+    The reason names at most three offending fields on one line: it is shown to people, never a traceback.
+    """
+    try:
+        return Order.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'order'}: {e['msg']}" for e in exc.errors()[:3])
+        raise MappingError(f"not a VTEX order ({problems})", code="mapping.order") from exc
+
+
 # --------------------------------------------------------------------------------------------- items
 
 
