@@ -279,6 +279,14 @@ def test_fractional_quantity_with_a_unit_multiplier_of_one_is_refused() -> None:
     assert refusal(lambda: build_invoice(document(spec), order=orders)).code == "mapping.quantity"
 
 
+@pytest.mark.parametrize("multiplier", ["-0.5", "-1"])
+def test_unit_multiplier_that_is_not_a_positive_number_is_refused(multiplier: str) -> None:
+    spec = NFeSpec(items=(item("X", "1.5", "2.00"),))
+    orders = order_of([{"id": "9", "refId": "X", "unitMultiplier": multiplier}])
+    error = refusal(lambda: build_invoice(document(spec), order=orders))
+    assert error.code == "mapping.quantity" and "is not a positive number" in error.message
+
+
 def test_discount_larger_than_the_item_is_refused() -> None:
     doc = document(NFeSpec(items=(item("A", "1", "10.00", discount=Decimal("1.00")),)),
                    edit=lambda raw: raw.replace(b"<vDesc>1.00</vDesc><indTot>", b"<vDesc>11.00</vDesc><indTot>"))
