@@ -456,13 +456,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         headers = {name: self.headers.get(name) or "" for name in _AUTH_HEADERS}
-        reply, fault = sandbox._answer(self.command, self.path, headers, body)
-        if fault == "slow":
-            sandbox._stopping.wait(sandbox.faults.slow_delay)
-        if fault == "drop":
-            self._drop(reply)
-            return
-        self._send(reply)
+        with sandbox._in_flight_request():  # until the answer is out: a slow answer is a request in flight
+            reply, fault = sandbox._answer(self.command, self.path, headers, body)
+            if fault == "slow":
+                sandbox._stopping.wait(sandbox.faults.slow_delay)
+            if fault == "drop":
+                self._drop(reply)
+                return
+            self._send(reply)
 
     def _encode(self, reply: _Reply) -> bytes:
         return b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
@@ -676,20 +677,19 @@ class Sandbox:
 
     def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[_Reply, str | None]:
         """The reply to one request and the fault to apply while sending it (slow, drop, or None)."""
-        with self._in_flight_request():
-            path = urlsplit(target).path
-            if path.startswith("/_sandbox/"):
-                reply = self._admin(method, path, body)
-                fault = None
-            else:
-                reply, fault = self._api(method, path, headers, body)
-            with self._lock:
-                self._request_ids += 1
-                reply.headers["X-VTEX-Request-Id"] = f"sandbox-{self._request_ids}"
-                self._responses[reply.status] += 1
-                if fault is not None:
-                    self._faults_served[fault] += 1
-            return reply, fault
+        path = urlsplit(target).path
+        if path.startswith("/_sandbox/"):
+            reply = self._admin(method, path, body)
+            fault = None
+        else:
+            reply, fault = self._api(method, path, headers, body)
+        with self._lock:
+            self._request_ids += 1
+            reply.headers["X-VTEX-Request-Id"] = f"sandbox-{self._request_ids}"
+            self._responses[reply.status] += 1
+            if fault is not None:
+                self._faults_served[fault] += 1
+        return reply, fault
 
     def _api(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[_Reply, str | None]:
         route = self._route(method, path)
