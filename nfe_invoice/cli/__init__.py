@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .. import __version__
-from . import codes, demo, payload, sandbox, validate
+from . import codes, demo, payload, sandbox, track, validate
 from .codes import codes_markdown
 from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 #: Every command module, in the order ``--help`` lists them.
-COMMANDS = (validate, payload, codes, demo, sandbox)
+COMMANDS = (validate, payload, codes, demo, track, sandbox)
 
 __all__ = ["CommandFailed", "UsageError", "build_parser", "codes_markdown", "main"]
 
