@@ -15,32 +15,88 @@ The classes are frozen dataclasses without ``__slots__`` on purpose: the parser 
 ``__dict__`` directly (see ``parse._read``), because a frozen dataclass's ``__init__`` pays one
 ``object.__setattr__`` per field (64 for :class:`Icms`) and that alone tripled the parse time.
 
-Their value semantics (``==``, ``hash``, ``repr``) come from :class:`Record`, written once, instead of
-being generated per class: ``@dataclass`` compiles each generated method separately, and doing that
-for ~90 classes cost 80 ms at every start of the command line (an ERP hook starts it per file).
+Their value semantics (``==``, ``hash``, ``repr``), their keyword/positional constructor and their
+immutability come from :class:`Record`, written once, instead of being generated per class: ``@dataclass``
+compiles each generated method separately (``exec``), and doing that for ~90 classes cost 80 ms, then
+(``__init__``, ``__setattr__`` and ``__delattr__`` still generated) 20 ms, at every start of the command
+line (an ERP hook starts it per file). :func:`record` is ``@dataclass`` without those: the classes are
+still dataclasses (``fields``, ``replace``, ``asdict`` work) and type checkers see frozen dataclasses.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: Per class: the names of the fields without a default, which the constructor requires.
+_REQUIRED: dict[type, frozenset[str]] = {}
+_MISSING = dataclasses.MISSING
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in fields)
+        _REQUIRED[cls] = frozenset(
+            field.name for field in fields if field.default is _MISSING and field.default_factory is _MISSING
+        )
+    return names
+
+
+class _ConstructorSignature:
+    """``inspect.signature(ModelClass)``: the fields as a dataclass's ``__init__`` lists them, built when asked."""
+
+    def __get__(self, instance: object, owner: type) -> inspect.Signature:
+        parameters = [
+            inspect.Parameter(field.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=field.type,
+                              default=inspect.Parameter.empty if field.default is _MISSING else field.default)
+            for field in dataclasses.fields(owner)
+        ]
+        return inspect.Signature(parameters, return_annotation=None)
 
 
 class Record:
-    """Value equality, hashing and ``repr`` over a model class's fields, as a dataclass would generate."""
+    """What a frozen dataclass would generate per class, written once: construction, immutability,
+    value equality, hashing and ``repr`` over the class's fields."""
 
     __slots__ = ()
+    __signature__ = _ConstructorSignature()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Fields by position or by name, as a dataclass's ``__init__`` takes them (same errors).
+
+        A field left out is not stored: it reads its default from the class attribute ``@dataclass``
+        keeps for it (``None`` or ``()``), exactly as for the objects the parser makes.
+        """
+        cls = type(self)
+        names = _field_names(cls)
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__qualname__}() takes {len(names)} positional arguments but {len(args)} were given")
+        values = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name in values:
+                raise TypeError(f"{cls.__qualname__}() got multiple values for argument {name!r}")
+            if name not in _FIELD_NAMES[cls]:
+                raise TypeError(f"{cls.__qualname__}() got an unexpected keyword argument {name!r}")
+            values[name] = value
+        missing = [name for name in names if name in _REQUIRED[cls] and name not in values]
+        if missing:
+            raise TypeError(f"{cls.__qualname__}() missing required arguments: {', '.join(map(repr, missing))}")
+        object.__setattr__(self, "__dict__", values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
     def _values(self) -> tuple[Any, ...]:
-        cls = type(self)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(self))  # type: ignore[arg-type]
-        return tuple(getattr(self, name) for name in names)
+        return tuple(getattr(self, name) for name in _field_names(type(self)))
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -52,15 +108,24 @@ class Record:
 
     def __repr__(self) -> str:
         cls = type(self)
-        self._values()  # fills the field-name cache
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_NAMES[cls])
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _field_names(cls))
         return f"{cls.__qualname__}({shown})"
+
+
+_R = TypeVar("_R", bound=type[Record])
+
+
+@dataclass_transform(frozen_default=True, eq_default=False)
+def record(cls: _R) -> _R:
+    """``@dataclass(frozen=True, repr=False, eq=False)`` for a :class:`Record`, with nothing compiled."""
+    dataclasses.dataclass(init=False, repr=False, eq=False)(cls)  # decorates in place (no __slots__)
+    return cls
 
 
 # --------------------------------------------------------------------------------------------- ide
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class RefNF(Record):
     """A referenced model 1/1A (paper) NF, or producer's NF (refNFP)."""
 
@@ -74,14 +139,14 @@ class RefNF(Record):
     nNF: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class RefECF(Record):
     mod: str | None = None
     nECF: str | None = None
     nCOO: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class NFRef(Record):
     """One referenced document (``ide/NFref``)."""
 
@@ -93,7 +158,7 @@ class NFRef(Record):
     refECF: RefECF | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Ide(Record):
     """Identification of the document (``ide``)."""
 
@@ -131,7 +196,7 @@ class Ide(Record):
 # ------------------------------------------------------------------------------------------ parties
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Address(Record):
     """``enderEmit`` / ``enderDest``."""
 
@@ -148,7 +213,7 @@ class Address(Record):
     fone: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Emitter(Record):
     """``emit``: who issued the NF-e (CNPJ, or CPF for rural producers)."""
 
@@ -169,7 +234,7 @@ class Emitter(Record):
         return self.CNPJ or self.CPF
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Recipient(Record):
     """``dest``: CNPJ, CPF or idEstrangeiro (absent on an anonymous NFC-e)."""
 
@@ -189,7 +254,7 @@ class Recipient(Record):
         return self.CNPJ or self.CPF or self.idEstrangeiro
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Location(Record):
     """``retirada`` / ``entrega``: a pickup or delivery place different from the parties' addresses."""
 
@@ -211,7 +276,7 @@ class Location(Record):
     IE: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class AuthorizedParty(Record):
     """``autXML``: someone allowed to download the XML."""
 
@@ -222,7 +287,7 @@ class AuthorizedParty(Record):
 # --------------------------------------------------------------------------------------------- items
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Product(Record):
     """``det/prod``."""
 
@@ -266,7 +331,7 @@ class Product(Record):
     nRECOPI: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ImportAddition(Record):
     """``DI/adi``: one addition (adição) of an import declaration."""
 
@@ -277,7 +342,7 @@ class ImportAddition(Record):
     nDraw: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ImportDeclaration(Record):
     """``prod/DI``: the import declaration (DI, DSI, DIRE, DUImp) an imported item cleared customs with."""
 
@@ -296,7 +361,7 @@ class ImportDeclaration(Record):
     adi: tuple[ImportAddition, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IndirectExport(Record):
     """``detExport/exportInd``: an export through a trading company (registro de exportação)."""
 
@@ -305,7 +370,7 @@ class IndirectExport(Record):
     qExport: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ExportDetail(Record):
     """``prod/detExport``: the drawback act and, for an indirect export, its registration."""
 
@@ -313,7 +378,7 @@ class ExportDetail(Record):
     exportInd: IndirectExport | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Batch(Record):
     """``prod/rastro``: traceability of a batch (medicines, beverages...): lot, quantity, dates."""
 
@@ -324,7 +389,7 @@ class Batch(Record):
     cAgreg: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class VehicleProduct(Record):
     """``prod/veicProd``: a new vehicle (tpOp=2 is a direct sale, which changes vNF and vItem).
 
@@ -357,7 +422,7 @@ class VehicleProduct(Record):
     tpRest: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Medicine(Record):
     """``prod/med``: a medicine or pharmaceutical raw material (ANVISA code, maximum consumer price)."""
 
@@ -366,7 +431,7 @@ class Medicine(Record):
     vPMC: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Weapon(Record):
     """``prod/arma``: one firearm (type, serial numbers, description)."""
 
@@ -376,7 +441,7 @@ class Weapon(Record):
     descr: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class FuelCide(Record):
     """``comb/CIDE``: the CIDE-Combustíveis contribution of a fuel item."""
 
@@ -385,7 +450,7 @@ class FuelCide(Record):
     vCIDE: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class FuelPump(Record):
     """``comb/encerrante``: the pump meter readings of a retail fuel sale."""
 
@@ -396,7 +461,7 @@ class FuelPump(Record):
     vEncFin: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class FuelOrigin(Record):
     """``comb/origComb``: where a share of the fuel came from (national or imported, and the UF)."""
 
@@ -405,7 +470,7 @@ class FuelOrigin(Record):
     pOrig: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Fuel(Record):
     """``prod/comb``: a fuel item (ANP product code, blend percentages, UF of consumption)."""
 
@@ -424,7 +489,7 @@ class Fuel(Record):
     origComb: tuple[FuelOrigin, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Icms(Record):
     """The one ICMS group present in ``imposto/ICMS`` (``group`` says which: ``ICMS00``, ``ICMSSN102``...).
 
@@ -498,7 +563,7 @@ class Icms(Record):
     vCredICMSSN: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IcmsUfDest(Record):
     """``imposto/ICMSUFDest``: interstate sale to a final consumer (DIFAL)."""
 
@@ -513,7 +578,7 @@ class IcmsUfDest(Record):
     vICMSUFRemet: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Ipi(Record):
     """``imposto/IPI``; ``group`` is ``IPITrib`` or ``IPINT``."""
 
@@ -530,7 +595,7 @@ class Ipi(Record):
     vIPI: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Ii(Record):
     """``imposto/II`` (import duty)."""
 
@@ -540,7 +605,7 @@ class Ii(Record):
     vIOF: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Pis(Record):
     """``imposto/PIS`` (``group``: PISAliq, PISQtde, PISNT, PISOutr) or ``PISST`` (group ``""``)."""
 
@@ -554,7 +619,7 @@ class Pis(Record):
     indSomaPISST: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Cofins(Record):
     """``imposto/COFINS`` (``group``: COFINSAliq, COFINSQtde, COFINSNT, COFINSOutr) or ``COFINSST``."""
 
@@ -568,7 +633,7 @@ class Cofins(Record):
     indSomaCOFINSST: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Issqn(Record):
     """``imposto/ISSQN`` (service items)."""
 
@@ -590,7 +655,7 @@ class Issqn(Record):
     indIncentivo: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class SelectiveTax(Record):
     """``imposto/IS`` (Imposto Seletivo, tax reform)."""
 
@@ -604,7 +669,7 @@ class SelectiveTax(Record):
     vIS: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Deferral(Record):
     """``gDif`` (XSD ``TDif``): the deferred (diferido) share of IBS UF, IBS Mun or CBS on an item."""
 
@@ -612,7 +677,7 @@ class Deferral(Record):
     vDif: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class TaxReturn(Record):
     """``gDevTrib`` (XSD ``TDevTrib``): tax given back to the buyer (devolução de tributos, cashback)."""
 
@@ -620,7 +685,7 @@ class TaxReturn(Record):
     vDevTrib: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class RateReduction(Record):
     """``gRed`` (XSD ``TRed``): the reduction of the rate and the effective rate that results."""
 
@@ -628,7 +693,7 @@ class RateReduction(Record):
     pAliqEfet: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsRate(Record):
     """``gIBSUF`` / ``gIBSMun`` / ``gCBS`` inside ``gIBSCBS``: one rate and its value.
 
@@ -647,7 +712,7 @@ class IbsCbsRate(Record):
     vCBS: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class RegularTaxation(Record):
     """``gIBSCBS/gTribRegular`` (XSD ``TTribRegular``): what the regular regime would have charged."""
 
@@ -661,7 +726,7 @@ class RegularTaxation(Record):
     vTribRegCBS: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsValues(Record):
     """``IBSCBS/gIBSCBS``: base and the IBS (state + municipal) and CBS values of the item."""
 
@@ -673,7 +738,7 @@ class IbsCbsValues(Record):
     gTribRegular: RegularTaxation | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class MonoStandard(Record):
     """``gMonoPadrao``: single-phase tax due on the operation, ad rem (quantity × rate per unit) or ad
     valorem (base × rate). One class for the IBS and CBS variants; each fills its own fields."""
@@ -691,7 +756,7 @@ class MonoStandard(Record):
     vCBSMono: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class MonoWithholding(Record):
     """``gMonoReten``: single-phase tax withheld (sujeito a retenção) on this operation."""
 
@@ -704,7 +769,7 @@ class MonoWithholding(Record):
     vCBSMonoReten: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class MonoWithheldBefore(Record):
     """``gMonoRet``: single-phase tax already withheld earlier in the chain (retido anteriormente)."""
 
@@ -712,7 +777,7 @@ class MonoWithheldBefore(Record):
     vCBSMonoRet: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class MonoBioDifference(Record):
     """``gpBioDiferenca``: the difference due on the biofuel share of a blend."""
 
@@ -721,7 +786,7 @@ class MonoBioDifference(Record):
     vCBSDiferenca: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class MonoRegime(Record):
     """``gIBSMonoAdRem`` / ``gIBSMonoAdValorem`` / ``gCBSMonoAdRem`` / ``gCBSMonoAdValorem`` (XSD
     ``TMonofasia`` of this schema): the single-phase groups of one tax under one kind of rate."""
@@ -732,7 +797,7 @@ class MonoRegime(Record):
     gpBioDiferenca: MonoBioDifference | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsMono(Record):
     """``IBSCBS/gIBSCBSMono`` (XSD ``TMonofasia``): single-phase (monofásico) IBS/CBS of a fuel item.
 
@@ -748,7 +813,7 @@ class IbsCbsMono(Record):
     vTotCBSMonoItem: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class CreditReversal(Record):
     """``gEstornoCred`` (XSD ``TEstornoCred``): IBS/CBS credit reversed (estornado); on the item and, as the
     sum of the items, in ``IBSCBSTot`` (rules 1176/1177)."""
@@ -757,7 +822,7 @@ class CreditReversal(Record):
     vCBSEstCred: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class PresumedCredit(Record):
     """``gIBSCredPres`` / ``gCBSCredPres`` (XSD ``TCredPres``): the rate and value of a presumed credit,
     or the value whose use is suspended (``vCredPresCondSus``): the XSD allows one of the two."""
@@ -767,7 +832,7 @@ class PresumedCredit(Record):
     vCredPresCondSus: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class PresumedCreditOperation(Record):
     """``IBSCBS/gCredPresOper`` (XSD ``TCredPresOper``): presumed credit (crédito presumido) of the item."""
 
@@ -777,7 +842,7 @@ class PresumedCreditOperation(Record):
     gCBSCredPres: PresumedCredit | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ZfmPresumedCredit(Record):
     """``IBSCBS/gCredPresIBSZFM`` (XSD ``TCredPresIBSZFM``): presumed IBS credit of the Manaus free zone."""
 
@@ -786,7 +851,7 @@ class ZfmPresumedCredit(Record):
     vCredPresIBSZFM: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbs(Record):
     """``imposto/IBSCBS`` (tax reform, NT 2025.002; XSD ``TTribNFe``)."""
 
@@ -800,7 +865,7 @@ class IbsCbs(Record):
     gCredPresIBSZFM: ZfmPresumedCredit | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Taxes(Record):
     """``det/imposto``."""
 
@@ -818,12 +883,12 @@ class Taxes(Record):
     IBSCBS: IbsCbs | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IpiDevol(Record):
     vIPIDevol: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ReturnedTaxes(Record):
     """``det/impostoDevol``: IPI returned on a devolução."""
 
@@ -831,7 +896,7 @@ class ReturnedTaxes(Record):
     IPI: IpiDevol | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Item(Record):
     """One ``det`` item."""
 
@@ -844,7 +909,7 @@ class Item(Record):
     DFeReferenciado: ReferencedItem | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ReferencedItem(Record):
     """``det/DFeReferenciado`` (NT 2025.002): the document, and optionally its item, this item refers to."""
 
@@ -855,7 +920,7 @@ class ReferencedItem(Record):
 # -------------------------------------------------------------------------------------------- totals
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IcmsTotal(Record):
     """``total/ICMSTot``."""
 
@@ -890,7 +955,7 @@ class IcmsTotal(Record):
     vTotTrib: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IssqnTotal(Record):
     """``total/ISSQNtot``."""
 
@@ -908,7 +973,7 @@ class IssqnTotal(Record):
     cRegTrib: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class WithheldTaxes(Record):
     """``total/retTrib``."""
 
@@ -921,14 +986,14 @@ class WithheldTaxes(Record):
     vRetPrev: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class SelectiveTaxTotal(Record):
     """``total/ISTot``."""
 
     vIS: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsGroupTotal(Record):
     """``gIBSUF``, ``gIBSMun``, ``gIBS`` and ``gCBS`` inside ``IBSCBSTot`` share these fields."""
 
@@ -944,7 +1009,7 @@ class IbsCbsGroupTotal(Record):
     gIBSMun: IbsCbsGroupTotal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsMonoTotal(Record):
     """``IBSCBSTot/gMono``."""
 
@@ -956,7 +1021,7 @@ class IbsCbsMonoTotal(Record):
     vCBSMonoRet: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class IbsCbsTotal(Record):
     """``total/IBSCBSTot`` (tax reform)."""
 
@@ -967,7 +1032,7 @@ class IbsCbsTotal(Record):
     gEstornoCred: CreditReversal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Totals(Record):
     """``total``."""
 
@@ -982,7 +1047,7 @@ class Totals(Record):
 # ----------------------------------------------------------------------------------------- transport
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Carrier(Record):
     """``transp/transporta``."""
 
@@ -995,7 +1060,7 @@ class Carrier(Record):
     UF: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Vehicle(Record):
     """``veicTransp`` / ``reboque``."""
 
@@ -1004,12 +1069,12 @@ class Vehicle(Record):
     RNTC: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Seal(Record):
     nLacre: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Volume(Record):
     """``transp/vol``."""
 
@@ -1022,7 +1087,7 @@ class Volume(Record):
     lacres: tuple[Seal, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class TransportWithholding(Record):
     """``transp/retTransp``: ICMS withheld on the freight service (retenção do ICMS do transporte)."""
 
@@ -1034,7 +1099,7 @@ class TransportWithholding(Record):
     cMunFG: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Transport(Record):
     """``transp``."""
 
@@ -1051,7 +1116,7 @@ class Transport(Record):
 # ------------------------------------------------------------------------------------------ payment
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Invoice(Record):
     """``cobr/fat``."""
 
@@ -1061,7 +1126,7 @@ class Invoice(Record):
     vLiq: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Installment(Record):
     """``cobr/dup``."""
 
@@ -1070,7 +1135,7 @@ class Installment(Record):
     vDup: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Billing(Record):
     """``cobr``."""
 
@@ -1078,7 +1143,7 @@ class Billing(Record):
     dup: tuple[Installment, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Card(Record):
     """``detPag/card``."""
 
@@ -1090,7 +1155,7 @@ class Card(Record):
     idTermPag: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class PaymentDetail(Record):
     """``pag/detPag``."""
 
@@ -1104,7 +1169,7 @@ class PaymentDetail(Record):
     card: Card | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Payment(Record):
     """``pag``."""
 
@@ -1115,7 +1180,7 @@ class Payment(Record):
 # -------------------------------------------------------------------------------------------- other
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Intermediary(Record):
     """``infIntermed``: the marketplace or platform the sale went through."""
 
@@ -1123,13 +1188,13 @@ class Intermediary(Record):
     idCadIntTran: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Observation(Record):
     xCampo: str | None = None
     xTexto: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class AdditionalInfo(Record):
     """``infAdic``."""
 
@@ -1139,7 +1204,7 @@ class AdditionalInfo(Record):
     obsFisco: tuple[Observation, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Purchase(Record):
     """``compra``: the buyer's purchase order references."""
 
@@ -1148,7 +1213,7 @@ class Purchase(Record):
     xCont: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Export(Record):
     """``exporta``: where the exported goods leave the country and are cleared."""
 
@@ -1157,7 +1222,7 @@ class Export(Record):
     xLocDespacho: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class CaneDeduction(Record):
     """``cana/deduc``: one deduction from the value of the sugar cane supplied."""
 
@@ -1165,7 +1230,7 @@ class CaneDeduction(Record):
     vDed: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class SugarCane(Record):
     """``cana``: acquisition of sugar cane (month's supply and deductions).
 
@@ -1184,14 +1249,14 @@ class SugarCane(Record):
     vLiqFor: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class NffRequest(Record):
     """``infSolicNFF``: the request of an NF-e issued through the Nota Fiscal Fácil (NFF) app."""
 
     xSolic: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class TechnicalResponsible(Record):
     """``infRespTec``."""
 
@@ -1203,7 +1268,7 @@ class TechnicalResponsible(Record):
     hashCSRT: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Supplement(Record):
     """``infNFeSupl`` (NFC-e QR code)."""
 
@@ -1211,7 +1276,7 @@ class Supplement(Record):
     urlChave: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class InfNFe(Record):
     """``infNFe``: the signed content of the NF-e."""
 
@@ -1237,7 +1302,7 @@ class InfNFe(Record):
     infSolicNFF: NffRequest | None = None
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class Protocol(Record):
     """``protNFe/infProt``: SEFAZ's answer that authorised (or denied) the NF-e."""
 
@@ -1259,7 +1324,7 @@ class Protocol(Record):
         return self.cStat in {"100", "150"}
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class ParseIssue(Record):
     """A value the parser could not convert to its type (kept as None in the model)."""
 
@@ -1268,7 +1333,7 @@ class ParseIssue(Record):
     expected: str
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+@record
 class NFeDocument(Record):
     """An NF-e or NFC-e as read from an ``NFe`` or ``nfeProc`` document.
 
