@@ -152,15 +152,6 @@ def test_console_script_is_installed() -> None:
     assert report["findings"][0]["code"] == "input.layout"  # type: ignore[index]
 
 
-def test_demo_reads_and_validates_the_bundled_samples() -> None:
-    code, out = run("demo")
-    assert code == 0
-    assert out.count(": valid") == 2
-    assert "broken_nfe55_vnf_one_cent_off.xml: NOT valid" in out
-    assert "[totals.vnf/610]" in out
-    assert "every sample got the verdict it should" in out
-
-
 def test_readme_code_table_is_generated_from_the_code() -> None:
     from nfe_invoice.cli import codes_markdown
 

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .. import __version__
-from . import codes, demo, payload, sandbox, track, validate
+from . import batch, codes, demo, payload, sandbox, submit, track, validate
+from . import config as config_command
 from .codes import codes_markdown
 from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 #: Every command module, in the order ``--help`` lists them.
-COMMANDS = (validate, payload, codes, demo, track, sandbox)
+COMMANDS = (validate, payload, submit, batch, track, sandbox, config_command, codes, demo)
 
 __all__ = ["CommandFailed", "UsageError", "build_parser", "codes_markdown", "main"]
 

@@ -129,8 +129,8 @@ def client_from_args(args: argparse.Namespace, *, asynchronous: bool = False,
                      environ: Mapping[str, str] | None = None) -> VtexClient | AsyncVtexClient:
     """The client the options describe. Configuration problems (credentials not set, a malformed account
     name or base URL) are usage errors, one line each, that never show a secret."""
-    from ..vtex.client import AsyncVtexClient, VtexClient  # noqa: PLC0415 (lazy: start-up speed)
-    from ..vtex.policy import Credentials, RetryPolicy, Timeouts  # noqa: PLC0415
+    from ..vtex.client import AsyncVtexClient, VtexClient
+    from ..vtex.policy import Credentials, RetryPolicy, Timeouts
 
     connection = resolve_connection(args, environ)
     try:

@@ -8,7 +8,7 @@ a reconciliation refusal: one line with the reason and its code), 2 usage error.
 The VTEX modules (pydantic) are imported inside the handler: ``nfe-invoice validate`` must not pay for them.
 """
 
-# ruff: noqa: PLC0415  (the VTEX modules are imported inside the handler on purpose: start-up speed)
+
 from __future__ import annotations
 
 import argparse

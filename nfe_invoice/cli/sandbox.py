@@ -5,7 +5,7 @@ come from ``--orders FILE`` (a JSON array of VTEX GET-order objects, or ``{"orde
 while it runs with ``POST /_sandbox/orders``; ``--faults`` takes the spec documented in the module above.
 """
 
-# ruff: noqa: PLC0415  (the sandbox is imported inside the handler on purpose: start-up speed)
+
 
 from __future__ import annotations
 

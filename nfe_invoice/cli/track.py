@@ -6,7 +6,7 @@ reached or refused after the retries (an unknown invoice number is VTEX's 404 "I
 of reason, never a traceback, never a credential.
 """
 
-# ruff: noqa: PLC0415  (pydantic models and the client are imported inside the handler on purpose: start-up speed)
+
 
 from __future__ import annotations
 

@@ -536,3 +536,12 @@ def build_invoice(
         warnings=tuple(warnings),
         invoice_value_as_integer=options.invoice_value_as_integer,
     )
+
+
+def format_invoice_number(document: NFeDocument, template: str = "{nNF}") -> str:
+    """The invoice number ``template`` gives for ``document`` (what :func:`build_invoice` would send).
+
+    The journal keys a record by it before the payload can be built (a fractional quantity waits for the
+    order's ``unitMultiplier``), and a worker checks that mapping again gives the same number.
+    """
+    return _invoice_number(template, _placeholders(document, _access_key(document)))
