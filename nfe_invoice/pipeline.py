@@ -563,7 +563,8 @@ class Runner:
 
     One instance serves ``batch`` (enqueue, then drain), ``worker`` (drain, or run until stopped) and the ERP
     hooks (a worker in the background while documents arrive). Every journal call happens on the event
-    loop's thread, one short transaction each.
+    loop's thread, one short transaction each. ``report_all=False`` (batch) reports only the documents this
+    runner enqueued, once each, whoever delivers them; a worker reports every record it finishes.
     """
 
     def __init__(
@@ -577,6 +578,7 @@ class Runner:
         on_result: ResultCallback | None = None,
         poll_interval: float = 0.2,
         owner: str | None = None,
+        report_all: bool = True,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -586,10 +588,11 @@ class Runner:
         self.on_result = on_result or (lambda _result: None)
         self.poll_interval = poll_interval
         self.owner = owner or new_owner()
+        self.report_all = report_all
         self.tally = Tally()
         self._held: dict[RecordKey, Claim] = {}
         self._stopping = asyncio.Event()
-        self._files: dict[RecordKey, str | None] = {}
+        self._files: dict[RecordKey, list[str | None]] = {}  # documents waiting for their record's outcome
 
     # ---------------------------------------------------------------- enqueue
 
@@ -618,7 +621,7 @@ class Runner:
                 result = Result(**{**result.__dict__, "code": prepared.code})
             self._emit(result)
             return result
-        self._files[record.key] = prepared.source
+        self._files.setdefault(record.key, []).append(prepared.source)  # a duplicate file waits as well
         return Result.of_record(stored, file=prepared.source)
 
     # ---------------------------------------------------------------- drain
@@ -692,11 +695,13 @@ class Runner:
         self._held.pop(record.key, None)
         if not written:  # fenced out: a newer holder owns the record and will report it
             return
-        file = self._files.pop(record.key, record.source)
-        result = Result(file, record.access_key or None, record.key.order_id, record.key.invoice_number,
-                        outcome.state.value, receipt=outcome.receipt, reason=outcome.reason, code=outcome.code,
-                        decision=outcome.decision)
-        self._emit(result)
+        files = self._files.pop(record.key, None)
+        if files is None:  # enqueued elsewhere: a worker reports it; a batch reports only its own documents
+            files = [record.source] if self.report_all else []
+        for file in files:
+            self._emit(Result(file, record.access_key or None, record.key.order_id, record.key.invoice_number,
+                              outcome.state.value, receipt=outcome.receipt, reason=outcome.reason,
+                              code=outcome.code, decision=outcome.decision))
 
     async def _renew_leases(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -719,11 +724,11 @@ class Runner:
 
     def pending_results(self, keys: Iterable[RecordKey]) -> list[Result]:
         """Final results, read from the journal, of records another process finished for us."""
-        results = []
+        results: list[Result] = []
         for key in keys:
             record = self.journal.get(key)
             if record is not None:
-                results.append(Result.of_record(record, file=self._files.pop(key, None)))
+                results.extend(Result.of_record(record, file=file) for file in self._files.pop(key, [None]))
         return results
 
 

@@ -190,7 +190,7 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
         job.options, job.settings, job.journal, job.client, job.printer, job.jobs
     )
     runner = Runner(journal, client, options, concurrency=settings.concurrency, lease_seconds=settings.lease,
-                    on_result=printer.emit)
+                    on_result=printer.emit, report_all=False)
     feeding = asyncio.Event()
     executor = prepare_executor(options, jobs if len(paths) >= 32 else 1)
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..model import NFeDocument
 from ..vtex.sandbox import make_order
+from .builder import build_nfe, default_spec, wrap_nfeproc
+from .signing import SigningIdentity, sign_nfe
 
 
 def _cents(value: Decimal | None) -> int:
@@ -58,3 +60,21 @@ def order_for_document(
     shipping = _cents(document.totals.vNF) - sum(line["total"] for line in lines)
     return make_order(order_id, [*lines, *extra_items], status=status, shipping=max(shipping, 0),
                       discounts=max(-shipping, 0))
+
+
+def authorised_sale(
+    number: int,
+    order_id: str,
+    identity: SigningIdentity,
+    *,
+    items: int = 3,
+    **changes: Any,
+) -> bytes:
+    """A signed, authorised ``nfeProc`` (test certificate) invoicing ``order_id``: what an ERP hook exports.
+
+    ``identity`` comes from :func:`~nfe_invoice.testing.make_test_certificate` (make it once: keys are slow to
+    generate). ``changes`` go to :func:`~nfe_invoice.testing.default_spec` (``environment=2`` for a
+    homologation document, ``model=65`` for an NFC-e, ...).
+    """
+    spec = default_spec(items, number=number, order_id=order_id, **changes)
+    return wrap_nfeproc(sign_nfe(build_nfe(spec), identity))
