@@ -91,7 +91,8 @@ def _validate_one(path: str) -> dict[str, Any]:
     result = report.to_dict()
     result["file"] = path
     certificate = report.facts.get("certificate")
-    if certificate is not None:  # shown to people; not part of the JSON contract
+    # Shown to people only (not part of the JSON contract), so made only for them (3 us a document).
+    if certificate is not None and _WORKER_FORMAT == "text":
         result[_CERTIFICATE] = (
             f"{certificate.subject} (CNPJ {certificate.cnpj or 'none'}), serial {certificate.serial}, "
             f"valid {certificate.not_before:%Y-%m-%d} to {certificate.not_after:%Y-%m-%d}, "
