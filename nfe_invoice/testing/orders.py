@@ -25,13 +25,16 @@ def _cents(value: Decimal | None) -> int:
 
 
 def order_lines(document: NFeDocument, *, first_sku: int = 1000) -> list[dict[str, Any]]:
-    """One VTEX order line per NF-e item, whole quantities (goods sold by the unit)."""
+    """One VTEX order line per NF-e item. Goods sold by weight or volume (a fractional qCom) become one
+    unit whose ``unitMultiplier`` is that amount, as a store selling by the kilo sets it up."""
     lines = []
     for number, item in enumerate(document.items):
         prod = item.prod
         if prod is None:
             continue
-        quantity = int(prod.qCom or 1)
+        amount = prod.qCom or Decimal(1)
+        fractional = amount != amount.to_integral_value()
+        quantity = 1 if fractional else int(amount)
         net = _cents(prod.vProd) - _cents(prod.vDesc)
         ean = prod.cEAN if prod.cEAN and prod.cEAN.isdigit() else None
         lines.append({
@@ -43,6 +46,7 @@ def order_lines(document: NFeDocument, *, first_sku: int = 1000) -> list[dict[st
             "price": _cents(prod.vUnCom),
             "sellingPrice": round(net / quantity) if quantity else net,
             "total": net,
+            "unitMultiplier": float(amount.normalize()) if fractional else 1,
         })
     return lines
 
