@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "testing": 8,
     "server": 9,
     "watch": 9,
+    "hooks": 9,
     "cli": 10,
     "samples": 0,
     "data": 0,
