@@ -29,7 +29,9 @@ def test_chunks_cover_every_path_once_in_order(count: int, jobs: int) -> None:
     assert all(chunks)  # no empty chunk is sent to a worker
     if count >= 1000:
         assert len(chunks[0]) <= jobs  # the first lines come out at once...
-        assert max(len(chunk) for chunk in chunks) <= 64  # ...and no worker holds a long tail alone
+        assert max(len(chunk) for chunk in chunks) <= 64
+        assert len(chunks) < count / 10  # ...few round trips...
+        assert all(len(chunk) <= 4 for chunk in chunks[-jobs:])  # ...and no worker holds a long tail alone
 
 
 def _mixed_folder(folder: Path, count: int) -> None:

@@ -121,14 +121,17 @@ def _render_chunk(paths: list[str]) -> list[tuple[bool, str]]:
 
 
 def _chunks(names: list[str], jobs: int) -> Iterator[list[str]]:
-    """Small chunks first (the first lines appear at once), then about 16 per worker over the run."""
-    size = max(4, min(64, len(names) // (jobs * 16)))
+    """Chunks of paths for the workers: a few small ones first (the first lines appear at once), then each
+    a quarter of an even share of what is left, between 4 and 64 paths: few round trips while much is
+    left, and small chunks at the end, so no worker finishes a long chunk alone while the others idle."""
     start = 0
-    for first in (1, 2, 4):
-        if first < size and start < len(names):
-            yield names[start:start + first * jobs]
-            start += first * jobs
+    for size in (jobs, 2 * jobs, 4 * jobs):
+        if start >= len(names):
+            return
+        yield names[start:start + size]
+        start += size
     while start < len(names):
+        size = max(4, min(64, (len(names) - start) // (4 * jobs)))
         yield names[start:start + size]
         start += size
 
