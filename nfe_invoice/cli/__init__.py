@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .. import __version__
-from . import batch, codes, demo, payload, sandbox, submit, track, validate
+from . import batch, codes, demo, payload, sandbox, status, submit, track, validate
 from . import config as config_command
 from .codes import codes_markdown
 from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 #: Every command module, in the order ``--help`` lists them.
-COMMANDS = (validate, payload, submit, batch, track, sandbox, config_command, codes, demo)
+COMMANDS = (validate, payload, submit, batch, status, track, sandbox, config_command, codes, demo)
 
 __all__ = ["CommandFailed", "UsageError", "build_parser", "codes_markdown", "main"]
 
