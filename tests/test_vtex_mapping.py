@@ -30,6 +30,7 @@ from nfe_invoice.vtex.mapping import (
     ValidationRefusedError,
     build_invoice,
     check_invoice_number_format,
+    format_invoice_number,
     load_sku_map,
     read_order,
 )
@@ -652,3 +653,11 @@ def test_read_order_refuses_what_is_not_an_order_on_one_line() -> None:
         error = refusal(lambda data=data: read_order(data))  # type: ignore[misc]
         assert error.code == "mapping.order" and error.message.startswith("not a VTEX order (")
         assert "\n" not in error.message
+
+
+def test_format_invoice_number_is_what_build_invoice_sends() -> None:
+    doc = document(default_spec(1, series=7))
+    for template in ("{nNF}", "{serie:03d}-{nNF}", "{key}"):
+        sent = build_invoice(doc, options=MappingOptions(invoice_number_format=template)).payload.invoice_number
+        assert format_invoice_number(doc, template) == sent
+    assert refusal(lambda: format_invoice_number(doc, "{serie}/{nNF}")).code == "mapping.invoice_number"
