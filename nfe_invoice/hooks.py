@@ -24,6 +24,8 @@ import dataclasses
 import enum
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from typing import Any, Final
 
 from . import schema
 from .journal import EnqueueOutcome, Journal, Record, State
-from .pipeline import PipelineOptions, Prepared, prepare
+from .pipeline import CONFLICT, PipelineOptions, Prepared, Result, prepare
 from .validate import validate_full
 
 #: Codes of intake answers decided here (pipeline and mapping refusals carry their own).
@@ -61,6 +63,17 @@ class Intake:
     def accepted(self) -> bool:
         """Queued now or before: the journal holds it and a worker delivers (or delivered) it."""
         return self.outcome in (IntakeOutcome.QUEUED, IntakeOutcome.DUPLICATE)
+
+    def result(self, file: str | None) -> Result:
+        """The line ``batch``/``watch`` print for it (state: the record's, or ``refused``/``conflict``)."""
+        record = self.record
+        state = {IntakeOutcome.REFUSED: State.REFUSED.value, IntakeOutcome.CONFLICT: CONFLICT}.get(
+            self.outcome, record.state.value if record is not None else State.REFUSED.value)
+        access_key = record.access_key if record is not None else (self.report or {}).get("access_key")
+        return Result(file, access_key or None, record.key.order_id or None if record else None,
+                      record.key.invoice_number if record else None, state,
+                      receipt=record.receipt if record is not None else None, reason=self.reason, code=self.code,
+                      findings=self.findings, warnings=self.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,8 +130,18 @@ def _code_of(reason: str | None) -> str | None:
 _OPTIONS: dict[str, PipelineOptions] = {}
 
 
-def _init_worker(options: PipelineOptions) -> None:
+def _init_worker(options: PipelineOptions, parent: int | None = None) -> None:
     _OPTIONS["options"] = options
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent is gone (killed with SIGKILL, say): orphans would otherwise live on,
+    holding the parent's pipes open, until the machine restarts."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _prepare_in_worker(raw: bytes, name: str | None, order_id: str | None) -> Prepared:
@@ -162,7 +185,7 @@ class Preparer:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context, initializer=_init_worker,
-                                       initargs=(self.options,))
+                                       initargs=(self.options, os.getpid()))
         executor.submit(int).result()  # start the workers now, not in the middle of the first request
         self._executor = executor
 

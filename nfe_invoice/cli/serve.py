@@ -1,0 +1,124 @@
+"""``nfe-invoice serve``: the HTTP service an ERP calls with each authorised NF-e (see :mod:`nfe_invoice.server`).
+
+It refuses to start without API keys (``$NFE_INVOICE_API_KEYS``, comma-separated, or ``--api-keys-file``)
+unless ``--no-auth`` is given, and ``--no-auth`` only on a loopback address: an unauthenticated service that
+queues invoices for VTEX must never be reachable from another machine. The socket is bound here, before the
+service starts, so a port in use is a one-line usage error. FastAPI and uvicorn are imported inside the
+handler: other commands never pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+from typing import TYPE_CHECKING, TextIO
+
+from .batch import async_client, open_journal, pipeline_options
+from .common import EXIT_OK, Subcommands, UsageError
+from .connection import add_connection_options
+from .options import add_config_option, add_journal_option, add_mapping_options, add_worker_options, resolve_settings
+
+if TYPE_CHECKING:
+    from ..server import ApiKeys
+
+#: Where the keys come from when no file is given (never an option: command lines are visible to all users).
+API_KEYS_ENV = "NFE_INVOICE_API_KEYS"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def api_keys(args: argparse.Namespace) -> ApiKeys:
+    """The keys from ``$NFE_INVOICE_API_KEYS`` and ``--api-keys-file`` together (either may be empty)."""
+    from ..server import ApiKeys
+
+    keys = ApiKeys.parse(os.environ.get(API_KEYS_ENV, ""))
+    if args.api_keys_file:
+        try:
+            with open(args.api_keys_file, encoding="utf-8") as handle:
+                keys = keys + ApiKeys.parse(handle.read())
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--api-keys-file: cannot read {args.api_keys_file}: {reason}") from None
+    return keys
+
+
+def check_access(args: argparse.Namespace, keys: ApiKeys) -> None:
+    if args.no_auth:
+        if len(keys):
+            raise UsageError(f"--no-auth was given, but so were API keys (${API_KEYS_ENV} or --api-keys-file): "
+                             "choose one")
+        if not is_loopback(args.host):
+            raise UsageError(f"--no-auth only on a loopback address (127.0.0.1, ::1, localhost), not {args.host}")
+    elif not len(keys):
+        raise UsageError(f"no API keys: set ${API_KEYS_ENV} (comma-separated) or --api-keys-file FILE; "
+                         "or, on 127.0.0.1 only, --no-auth")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    import uvicorn
+
+    from ..server import ServiceConfig, create_app
+
+    settings = resolve_settings(args).settings
+    options = pipeline_options(settings, args)
+    keys = api_keys(args)
+    check_access(args, keys)
+    sock = bind(args.host, args.port)
+    journal = open_journal(settings)
+    try:
+        client = None if args.no_worker else async_client(settings, journal)
+        config = ServiceConfig(options, api_keys=keys, worker=not args.no_worker,
+                               concurrency=max(1, settings.concurrency), lease_seconds=settings.lease,
+                               jobs=args.jobs)
+        app = create_app(journal, client, config)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, lifespan="on", server_header=False,
+                                               timeout_graceful_shutdown=30))
+        out.write(f"nfe-invoice serve: listening on http://{args.host}:{sock.getsockname()[1]} "
+                  f"(journal {journal.url}, worker {'off' if args.no_worker else 'on'})\n")
+        out.flush()
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        journal.close()
+    return EXIT_OK
+
+
+def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="the HTTP service for ERP hooks: POST NF-e, read their records")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="only queue: separate `nfe-invoice worker` processes send (a PostgreSQL journal)")
+    serve.add_argument("--api-keys-file", metavar="FILE", default=None,
+                       help=f"bearer keys, one per line (also ${API_KEYS_ENV}, comma-separated)")
+    serve.add_argument("--no-auth", action="store_true", help="no keys at all: only on a loopback address")
+    serve.add_argument("--jobs", type=int, metavar="N", default=None,
+                       help="processes validating documents (default: number of cores; 0: a thread)")
+    serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
+    add_mapping_options(serve)
+    add_worker_options(serve)
+    add_config_option(serve)
+    add_journal_option(serve)
+    add_connection_options(serve)
+    serve.set_defaults(handler=cmd_serve)

@@ -1,0 +1,258 @@
+"""The watched export folder: an ERP that writes each authorised NF-e into a folder feeds the journal from it.
+
+``FolderWatcher(folder, journal, options, ...)`` (``nfe-invoice watch DIR``) takes every ``*.xml`` that lands in
+``DIR``, hands it to the journal (:mod:`.hooks`: validated and mapped in worker processes, enqueued on the event
+loop's thread) and moves it to ``DIR/done/`` or ``DIR/refused/``, with a ``.json`` report beside it. A worker
+inside (the pipeline's :class:`~nfe_invoice.pipeline.Runner`) delivers what was queued, unless ``worker=False``.
+
+Why a file is safe to take, and why nothing is lost or doubled:
+
+* **Only complete files**: a file is taken once its size, modification time and inode have not changed for
+  ``settle`` seconds (an ERP still writing keeps changing them); a file renamed in arrives complete and is
+  taken after the same short wait. Its bytes are checked against that signature again after reading, so a
+  write that resumed meanwhile puts it back to waiting. Temporary names are never looked at: hidden files
+  (``.*``), ``*~``, anything not ending in ``.xml`` (``*.tmp``, ``*.part``), and the ``done``/``refused``
+  folders themselves.
+* **The folder is the truth, watchfiles the doorbell**: the folder is listed at start-up (files already there
+  are processed) and again whenever watchfiles reports a change, and every ``rescan`` seconds anyway, so an
+  event lost by the operating system (or a network share without notifications: ``force_polling``) only
+  delays a file.
+* **Journal first, then move**: a file is moved only after the journal holds its record. A crash in between
+  leaves the file where it was; the next run takes it again and the journal's idempotency (same key and
+  payload: unchanged) makes that a no-op before the move. The report is written before the file is moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from .errors import NfeInvoiceError
+from .hooks import Intake, IntakeOutcome, Preparer, decide
+from .journal import Journal
+from .pipeline import PipelineOptions, Result, Runner
+from .vtex.client import AsyncVtexClient
+
+logger = logging.getLogger("nfe_invoice.watch")
+
+DONE: Final = "done"
+REFUSED: Final = "refused"
+
+
+def is_candidate(name: str) -> bool:
+    """An export the watcher takes: ``*.xml`` (any case), not hidden, not a temporary or backup name."""
+    return name.lower().endswith(".xml") and not name.startswith(".") and not name.endswith("~")
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A file's signature when last listed, and since when it has not changed."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    since: float
+
+
+IntakeCallback = Callable[[Result], None]
+
+
+class FolderWatcher:
+    """Watch ``folder`` until :meth:`stop`; see the module doc. ``on_result`` receives one
+    :class:`~nfe_invoice.pipeline.Result` per file taken (state queued, refused, conflict, or the stored
+    record's state for a duplicate) and, with the worker inside, one per invoice it delivers."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        journal: Journal,
+        options: PipelineOptions,
+        *,
+        client: AsyncVtexClient | None = None,
+        worker: bool = True,
+        settle: float = 1.0,
+        rescan: float = 5.0,
+        jobs: int | None = None,
+        concurrency: int = 8,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.2,
+        force_polling: bool = False,
+        on_result: IntakeCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if worker and client is None:
+            raise NfeInvoiceError("the watcher's worker needs a VTEX client (or run it with worker=False)")
+        self.folder = Path(folder)
+        self.done = self.folder / DONE
+        self.refused = self.folder / REFUSED
+        self.journal = journal
+        self.options = options
+        self.client = client
+        self.worker = worker
+        self.settle = settle
+        self.rescan = rescan
+        self.force_polling = force_polling
+        self.on_result = on_result or (lambda _result: None)
+        self.preparer = Preparer(options, jobs=jobs)
+        self.parallel = max(1, self.preparer.jobs) * 2
+        self.runner = Runner(journal, client, options, concurrency=concurrency, lease_seconds=lease_seconds,
+                             poll_interval=poll_interval, on_result=self.on_result) if worker else None
+        self.taken = 0
+        self._clock = clock
+        self._seen: dict[str, _Seen] = {}
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop taking files; files being taken are finished, the worker finishes or releases what it holds."""
+        self._stopping.set()
+        self._wake.set()
+        if self.runner is not None:
+            self.runner.stop()
+
+    # ------------------------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        if not self.folder.is_dir():
+            raise NfeInvoiceError(f"not a folder: {self.folder}")
+        self.done.mkdir(exist_ok=True)
+        self.refused.mkdir(exist_ok=True)
+        await asyncio.to_thread(self.preparer.start)
+        tasks = [asyncio.create_task(self._doorbell(), name="watchfiles")]
+        if self.runner is not None:
+            tasks.append(asyncio.create_task(self._work(), name="worker"))
+        try:
+            while not self._stopping.is_set():
+                ready = self._list()
+                if ready:
+                    await self._take_all(ready)
+                    continue
+                self._wake.clear()
+                timeout = self.settle / 4 if self._seen else self.rescan
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            self._stopping.set()
+            if self.runner is not None:
+                self.runner.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self.preparer.close)
+
+    async def _doorbell(self) -> None:
+        """Wake the loop when watchfiles sees a candidate change (the listing decides what to take)."""
+        from watchfiles import awatch  # noqa: PLC0415 (lazy: the HTTP service and tests of others never pay for it)
+
+        def wanted(_change: Any, path: str) -> bool:
+            return Path(path).parent == self.folder and is_candidate(Path(path).name)
+
+        try:
+            async for _changes in awatch(self.folder, watch_filter=wanted, recursive=False, debounce=50, step=25,
+                                         stop_event=self._stopping, force_polling=self.force_polling or None,
+                                         poll_delay_ms=200, rust_timeout=1000):
+                self._wake.set()
+        except Exception as exc:  # the listing every `rescan` seconds carries on without it
+            logger.warning("watchfiles stopped (%s: %s); listing the folder every %g s instead",
+                           type(exc).__name__, exc, self.rescan)
+
+    async def _work(self) -> None:
+        assert self.runner is not None
+        while not self._stopping.is_set():
+            try:
+                await self.runner.run(drain=False)
+                return
+            except NfeInvoiceError as exc:
+                logger.error("worker paused for 1 s: %s", exc)
+                await asyncio.sleep(1.0)
+
+    def _list(self) -> list[Path]:
+        """List the folder: remember new or changed candidates, and return those that have settled."""
+        now = self._clock()
+        present: dict[str, os.stat_result] = {}
+        try:
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    if is_candidate(entry.name) and entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(OSError):
+                            present[entry.name] = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            logger.error("cannot list %s: %s", self.folder, exc.strerror)
+            return []
+        ready = []
+        for name, stat in present.items():
+            seen = self._seen.get(name)
+            if seen is None or (seen.size, seen.mtime_ns, seen.inode) != (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+                self._seen[name] = _Seen(stat.st_size, stat.st_mtime_ns, stat.st_ino, now)
+            elif now - seen.since >= self.settle:
+                ready.append(self.folder / name)
+        for name in set(self._seen) - set(present):
+            del self._seen[name]
+        return sorted(ready)
+
+    async def _take_all(self, paths: list[Path]) -> None:
+        limit = asyncio.Semaphore(self.parallel)
+
+        async def one(path: Path) -> None:
+            async with limit:
+                await self._take(path)
+
+        await asyncio.gather(*(one(path) for path in paths))
+
+    # ------------------------------------------------------------------------------------ one file
+
+    async def _take(self, path: Path) -> None:
+        seen = self._seen.get(path.name)
+        try:
+            raw = path.read_bytes()
+            stat = path.stat()
+        except FileNotFoundError:
+            self._seen.pop(path.name, None)
+            return
+        except OSError as exc:
+            logger.error("cannot read %s: %s (retried later)", path, exc.strerror)
+            self._seen.pop(path.name, None)
+            return
+        if seen is None or (seen.size, seen.mtime_ns, seen.inode) != (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            self._seen.pop(path.name, None)  # written to while we read: wait for it to settle again
+            return
+        prepared = await self.preparer.prepare(raw, name=str(path))
+        try:
+            intake = decide(prepared, self.journal, force=self.options.force)  # on the loop's thread
+        except NfeInvoiceError as exc:  # journal unreachable: the file stays, and is taken again later
+            logger.error("%s: not taken, the journal failed: %s", path.name, exc)
+            self._seen.pop(path.name, None)
+            return
+        destination = self.done if intake.accepted else self.refused
+        try:
+            moved = await asyncio.to_thread(_settle_file, path, raw, destination, intake)
+        except OSError as exc:
+            logger.error("%s: journaled but not moved (%s); it will be taken again", path.name, exc.strerror)
+            self._seen.pop(path.name, None)
+            return
+        self._seen.pop(path.name, None)
+        self.taken += 1
+        self.on_result(intake.result(str(moved)))
+
+
+def _settle_file(path: Path, raw: bytes, folder: Path, intake: Intake) -> Path:
+    """Write the report, then move the file beside it (a name already used by other bytes gets a number)."""
+    target = folder / path.name
+    number = 0
+    while target.exists() and target.read_bytes() != raw:
+        number += 1
+        target = folder / f"{path.stem}.{number}{path.suffix}"
+    report = {"file": path.name, "moved_to": str(target), **intake.to_dict()}
+    if intake.outcome is IntakeOutcome.DUPLICATE:
+        report["reason"] = "already received: the journal's record is unchanged"
+    temporary = target.with_name(f".{target.stem}.json.tmp")
+    temporary.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(temporary, target.with_suffix(".json"))
+    os.replace(path, target)
+    return target
