@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from nfe_invoice.journal import Journal, open_journal
+from tests.pg_server import PostgresServer, server_or_skip
 
 #: Backend names, in the order test ids show them.
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 class JournalFactory:
@@ -72,11 +73,27 @@ class SqliteFactory(JournalFactory):
         return str(self._folder / f"journal-{next(self._numbers)}.db")
 
 
+class PostgresFactory(JournalFactory):
+    """Each journal in a schema of its own on the session's throwaway server (tests/pg_server.py): a schema
+    costs a millisecond where a database costs a hundred, and the property test makes many journals."""
+
+    name = "postgresql"
+
+    def __init__(self, server: PostgresServer) -> None:
+        super().__init__()
+        self._server = server
+
+    def new_location(self) -> str:
+        return self._server.create_schema()
+
+
 @pytest.fixture(params=BACKENDS)
 def journal_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalFactory]:
     factory: JournalFactory
     if request.param == "sqlite":
         factory = SqliteFactory(tmp_path)
+    elif request.param == "postgresql":
+        factory = PostgresFactory(server_or_skip())  # started once per session, on first use; skips if none
     else:  # pragma: no cover - a name in BACKENDS without its branch here
         raise AssertionError(f"no factory for the journal backend {request.param!r}")
     try:
