@@ -72,6 +72,14 @@ def test_the_file_is_in_wal_mode_with_full_sync_a_busy_timeout_and_the_current_s
         assert repr(journal) == f"SqliteJournal({str(tmp_path / 'j.db')!r})"
 
 
+def test_a_journal_opened_not_durable_skips_the_flush_at_each_commit(tmp_path: Path) -> None:
+    for durable, level in ((True, 2), (False, 1)):  # FULL, NORMAL
+        journal = open_journal(tmp_path / "j.db", durable=durable)
+        assert isinstance(journal, SqliteJournal)
+        assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == level
+        journal.close()
+
+
 def test_the_document_is_stored_compressed(tmp_path: Path) -> None:
     document = build_nfe(default_spec(10))
     path = tmp_path / "j.db"

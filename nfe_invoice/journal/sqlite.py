@@ -334,15 +334,16 @@ class SqliteJournal:
         return EnqueueResult(outcome, stored)
 
     def claim(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
-        """Take up to ``limit`` records: first ``sending`` ones whose lease expired or whose owner died on
-        this host (``recovered``), then ``queued`` ones, oldest first; all in one write transaction."""
+        """Take up to ``limit`` records: first ``sending`` ones whose lease expired (longest expired first) or
+        whose owner died on this host (``recovered``), then ``queued`` ones, oldest first; all in one write
+        transaction."""
         if limit <= 0:
             return []
         now = self._clock()
         with self._write() as conn:
-            recovered = [row[0] for row in conn.execute(
-                "SELECT id FROM records WHERE state = 'sending' AND (lease_expires IS NULL OR lease_expires <= ?)"
-                " ORDER BY id LIMIT ?", (now, limit))]
+            recovered = [row[0] for row in conn.execute(  # the longest expired first
+                "SELECT id FROM records WHERE state = 'sending' AND lease_expires <= ? ORDER BY lease_expires, id"
+                " LIMIT ?", (now, limit))]
             if len(recovered) < limit:
                 holders = [row[0] for row in conn.execute(
                     "SELECT DISTINCT lease_owner FROM records WHERE state = 'sending' AND lease_expires > ?"
