@@ -3,7 +3,11 @@ to the VTEX sandbox, a real SQLite journal, real signed documents; schemathesis 
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +29,7 @@ from nfe_invoice.testing.orders import authorised_sale, order_for_document
 from nfe_invoice.validate import ValidationOptions, validate_full
 from nfe_invoice.vtex.sandbox import Sandbox
 
-from .e2e import CREDENTIALS, identity
+from .e2e import CREDENTIALS, identity, run_cli
 
 KEY = "test-api-key-0123456789-SECRET"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -381,3 +385,84 @@ def test_the_live_service_matches_its_openapi(case: Any) -> None:
     ], headers=AUTH)
     assert response.status_code < 500
     assert no_secret(response.text)
+
+
+# --------------------------------------------------------------------------------- the command line
+
+
+def _serve(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    environment = {**os.environ, **CREDENTIALS, **env}
+    environment.pop("NFE_INVOICE_JOURNAL", None)
+    process = subprocess.Popen([sys.executable, "-m", "nfe_invoice.cli", "serve", "--port", "0", "--jobs", "1", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "listening on http://" in line, (line, process.stderr.read() if process.poll() is not None else "")
+    url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+    wait_for(lambda: _alive(url))
+    return process, url
+
+
+def _alive(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_serve_refuses_to_start_unsafely(tmp_path: Path) -> None:
+    journal = ["--journal", str(tmp_path / "j.db"), "--no-worker"]
+    no_keys = run_cli("serve", *journal, env={"NFE_INVOICE_API_KEYS": ""})
+    assert no_keys.returncode == 2 and "NFE_INVOICE_API_KEYS" in no_keys.stderr
+    open_auth = run_cli("serve", "--host", "0.0.0.0", "--no-auth", *journal, env={"NFE_INVOICE_API_KEYS": ""})
+    assert open_auth.returncode == 2 and "loopback" in open_auth.stderr
+    both = run_cli("serve", "--no-auth", *journal, env={"NFE_INVOICE_API_KEYS": KEY})
+    assert both.returncode == 2
+    unreadable = run_cli("serve", "--api-keys-file", str(tmp_path / "none.txt"), *journal)
+    assert unreadable.returncode == 2 and "--api-keys-file" in unreadable.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_cli("serve", "--port", str(taken.getsockname()[1]), *journal, env={"NFE_INVOICE_API_KEYS": KEY})
+    assert busy.returncode == 2 and "cannot listen" in busy.stderr
+    no_vtex = run_cli("serve", "--journal", str(tmp_path / "j.db"),
+                      env={"NFE_INVOICE_API_KEYS": KEY, "VTEX_ACCOUNT": "", "VTEX_BASE_URL": ""})
+    assert no_vtex.returncode == 2 and "--base-url" in no_vtex.stderr
+    for result in (no_keys, open_auth, both, unreadable, busy, no_vtex):
+        assert "Traceback" not in result.stderr and no_secret(result.stdout, result.stderr)
+
+
+def test_serve_command_queues_sends_and_stops_on_sigterm(tmp_path: Path, sandbox: Sandbox) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"# the ERP's key\n{KEY}\n", encoding="utf-8")
+    process, url = _serve("--journal", str(tmp_path / "j.db"), "--base-url", sandbox.base_url, "--api-keys-file",
+                          str(keys), "--log-level", "warning", env={"NFE_INVOICE_API_KEYS": ""})
+    try:
+        raw, order_id, number = document(sandbox)
+        assert httpx.post(f"{url}/v1/invoices", content=raw, headers={**XML}).status_code == 401
+        reply = httpx.post(f"{url}/v1/invoices", content=raw, headers={**AUTH, **XML})
+        assert reply.status_code == 202, reply.text
+        wait_for(lambda: sandbox.receipt(order_id, number))
+        access_key = reply.json()["access_key"]
+        wait_for(lambda: httpx.get(f"{url}/v1/invoices/{access_key}", headers=AUTH).json()["state"] == "sent")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and no_secret(out, err)
+
+
+def test_serve_without_worker_only_queues(tmp_path: Path, sandbox: Sandbox) -> None:
+    process, url = _serve("--journal", str(tmp_path / "j.db"), "--no-worker", "--no-auth", "--log-level", "warning",
+                          env={"NFE_INVOICE_API_KEYS": "", "VTEX_ACCOUNT": "", "VTEX_BASE_URL": ""})
+    try:
+        raw, order_id, number = document(sandbox)
+        reply = httpx.post(f"{url}/v1/invoices", content=raw, headers=XML)
+        assert reply.status_code == 202 and reply.json()["state"] == "queued"
+        time.sleep(0.5)
+        assert httpx.get(f"{url}/v1/orders/{order_id}/invoices").json()[0]["state"] == "queued"
+        assert sandbox.receipt(order_id, number) is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err

@@ -10,10 +10,14 @@ handler: other commands never pay for them.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import ipaddress
 import os
+import signal
 import socket
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .batch import async_client, open_journal, pipeline_options
 from .common import EXIT_OK, Subcommands, UsageError
@@ -75,9 +79,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+def _server(app: Any, log_level: str) -> Any:
+    """uvicorn's server without its own signal handling (it re-raises SIGTERM after a clean shutdown, so the
+    process would end "killed by SIGTERM"); :func:`_serve_until_signalled` installs ours, and the exit is 0."""
     import uvicorn
 
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer(uvicorn.Config(app, log_level=log_level, lifespan="on", server_header=False,
+                                      timeout_graceful_shutdown=30))
+
+
+async def _serve_until_signalled(server: Any, sock: socket.socket) -> None:
+    """SIGTERM or Ctrl-C: stop taking requests, finish those in flight, stop the worker (lifespan); twice: now."""
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop)
+    await server.serve(sockets=[sock])
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from ..server import ServiceConfig, create_app
 
     settings = resolve_settings(args).settings
@@ -92,12 +122,11 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
                                concurrency=max(1, settings.concurrency), lease_seconds=settings.lease,
                                jobs=args.jobs)
         app = create_app(journal, client, config)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, lifespan="on", server_header=False,
-                                               timeout_graceful_shutdown=30))
+        server = _server(app, args.log_level)
         out.write(f"nfe-invoice serve: listening on http://{args.host}:{sock.getsockname()[1]} "
                   f"(journal {journal.url}, worker {'off' if args.no_worker else 'on'})\n")
         out.flush()
-        server.run(sockets=[sock])
+        asyncio.run(_serve_until_signalled(server, sock))
     finally:
         sock.close()
         journal.close()
