@@ -7,14 +7,18 @@ dropped connection and a server restart, and the password never shown.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -414,3 +418,53 @@ def test_an_operation_while_the_server_is_down_fails_cleanly(postgres_server: Po
         finally:
             postgres_server.resume()
         assert journal.counts().total == 0  # and it comes back on its own
+
+
+# -- nfe-invoice journal migrate ---------------------------------------------------------------------------------
+def _cli(*argv: str) -> tuple[int, str, str]:
+    result = subprocess.run([sys.executable, "-m", "nfe_invoice.cli", *argv], capture_output=True, text=True,
+                            timeout=60, check=False, env={**os.environ, "NFE_INVOICE_JOURNAL": ""})
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_journal_migrate_creates_then_reports_the_schema(postgres_database: str) -> None:
+    status, out, err = _cli("journal", "migrate", "--journal", postgres_database)
+    assert (status, err) == (0, "")
+    assert out == f"journal {mask_password(postgres_database)}: migrated from schema version 0 to {SCHEMA_VERSION}\n"
+    assert PASSWORD not in out
+    assert _tables(postgres_database) >= {"nfe_invoice_schema", "nfe_invoice_records", "nfe_invoice_rate_buckets"}
+    status, out, _ = _cli("journal", "migrate", "--journal", postgres_database, "--format", "json")
+    assert status == 0
+    assert json.loads(out) == {"journal": mask_password(postgres_database), "previous_version": SCHEMA_VERSION,
+                               "schema_version": SCHEMA_VERSION}
+
+
+def test_journal_migrate_reads_the_journal_from_the_environment(postgres_database: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfe_invoice.cli import main
+
+    monkeypatch.setenv("NFE_INVOICE_JOURNAL", postgres_database)
+    monkeypatch.delenv("NFE_INVOICE_CONFIG", raising=False)
+    out = io.StringIO()
+    assert main(["journal", "migrate"], out=out) == 0
+    assert out.getvalue().endswith(f"to {SCHEMA_VERSION}\n")
+
+
+def test_journal_migrate_on_an_unreachable_journal_exits_3_without_the_password(postgres_database: str) -> None:
+    status, out, err = _cli("journal", "migrate", "--journal", postgres_database.replace(PASSWORD, "Not-it-123"))
+    assert (status, out) == (3, "")
+    assert "password authentication failed" in err
+    assert "Not-it-123" not in err
+    assert "Traceback" not in err
+
+
+def test_journal_migrate_works_on_a_sqlite_journal_too(tmp_path: Path) -> None:
+    status, out, _ = _cli("journal", "migrate", "--journal", str(tmp_path / "j.db"))
+    assert status == 0
+    assert re.fullmatch(rf"journal {re.escape(str(tmp_path / 'j.db'))}: schema version \d+, up to date\n", out)
+
+
+def test_journal_needs_a_verb() -> None:
+    status, _, err = _cli("journal")
+    assert status == 2
+    assert "migrate" in err

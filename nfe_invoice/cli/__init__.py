@@ -14,14 +14,15 @@ from typing import TextIO
 from .. import __version__
 from . import batch, codes, demo, payload, sandbox, status, submit, track, validate
 from . import config as config_command
+from . import journal as journal_command
 from . import serve as serve_command
 from . import watch as watch_command
 from .codes import codes_markdown
 from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 #: Every command module, in the order ``--help`` lists them.
-COMMANDS = (validate, payload, submit, batch, status, track, sandbox, config_command, codes, demo, serve_command,
-            watch_command)
+COMMANDS = (validate, payload, submit, batch, status, journal_command, track, sandbox, config_command, codes, demo,
+            serve_command, watch_command)
 
 __all__ = ["CommandFailed", "UsageError", "build_parser", "codes_markdown", "main"]
 
