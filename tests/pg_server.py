@@ -88,7 +88,12 @@ class PostgresServer:
     def __init__(self) -> None:
         self.bin = find_binaries()
         self.user = _run_as()
-        self.root = Path(tempfile.mkdtemp(prefix="nfe-invoice-pg-"))
+        # Under /tmp when the server runs as another user (it must reach the folder: TMPDIR may sit in root's
+        # home) or when TMPDIR is long (the unix socket's path must stay under 107 bytes).
+        base = tempfile.gettempdir()
+        if (self.user is not None or len(base) > 60) and os.path.isdir("/tmp"):
+            base = "/tmp"
+        self.root = Path(tempfile.mkdtemp(prefix="nfe-invoice-pg-", dir=base))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = 0
