@@ -47,7 +47,15 @@ from .model import NFeDocument
 from .parse import parse
 from .validate import ValidationOptions, validate_full
 from .vtex.client import AsyncVtexClient, VtexClient
-from .vtex.mapping import MappingOptions, build_invoice, format_invoice_number, load_sku_map
+from .vtex.mapping import (
+    ItemFacts,
+    MappingOptions,
+    build_invoice,
+    format_invoice_number,
+    item_facts,
+    load_sku_map,
+    remap_items,
+)
 from .vtex.models import InvoicePayload, Order
 from .vtex.order_id import OrderIdRule, check_order_id, find_order_id
 from .vtex.policy import Credentials, RetryPolicy, Timeouts, TokenBucket
@@ -163,6 +171,9 @@ class Prepared:
     code: str | None = None  # the refusal's stable code, None when queued
     reason: str | None = None
     warnings: tuple[str, ...] = ()
+    #: The items as mapping reads them, so delivery in this process can match them against the order
+    #: without parsing the XML again (a delivery elsewhere, or after a crash, parses the stored XML).
+    facts: tuple[ItemFacts, ...] | None = None
 
     @property
     def refused(self) -> bool:
@@ -276,7 +287,8 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
     )
     report_dict = report.to_dict()
     report_dict["file"] = label
-    return Prepared(source=label, record=record, report=report_dict, warnings=warnings)
+    facts = item_facts(document) if payload_text is not None else None
+    return Prepared(source=label, record=record, report=report_dict, warnings=warnings, facts=facts)
 
 
 #: The options of this worker process (set once by the pool's initializer, not sent with every chunk).
@@ -354,6 +366,7 @@ def plan_delivery(
     options: PipelineOptions,
     *,
     invoice_number: str | None = None,
+    facts: tuple[ItemFacts, ...] | None = None,
 ) -> Plan:
     """The decision between GET order and POST, as a pure function (shared by both clients).
 
@@ -367,7 +380,10 @@ def plan_delivery(
                                             "fetched", code="mapping.needs_order"))
         return Plan(stored_payload, None, None)
     try:
-        mapped = build_invoice(parse(document), order=order, options=options.mapping, force=True)
+        if facts is not None and stored_payload is not None:  # the fast path: items only, no XML parsed
+            mapped = remap_items(InvoicePayload.from_wire(json.loads(stored_payload)), facts, order)
+        else:
+            mapped = build_invoice(parse(document), order=order, options=options.mapping, force=True)
     except (MappingError, InputError) as exc:
         code = exc.code
         return Plan(None, None, Outcome(State.REFUSED, reason=f"[{code}] {exc.message}", code=code))
@@ -410,6 +426,7 @@ async def deliver(
     options: PipelineOptions,
     *,
     invoice_number: str | None = None,
+    facts: tuple[ItemFacts, ...] | None = None,
 ) -> Outcome:
     """GET the order, plan, POST: one invoice through the async client. Never raises for VTEX's answers."""
     order = None
@@ -418,7 +435,8 @@ async def deliver(
             order = await client.get_order(order_id)
         except VtexError as exc:
             return _failure(exc, "order")
-    plan = plan_delivery(order_id, document, stored_payload, order, options, invoice_number=invoice_number)
+    plan = plan_delivery(order_id, document, stored_payload, order, options, invoice_number=invoice_number,
+                         facts=facts)
     if plan.outcome is not None or plan.body is None:
         return plan.outcome or Outcome(State.FAILED, reason="nothing to send")
     try:
@@ -436,6 +454,7 @@ def deliver_sync(
     options: PipelineOptions,
     *,
     invoice_number: str | None = None,
+    facts: tuple[ItemFacts, ...] | None = None,
 ) -> Outcome:
     """:func:`deliver` through the sync client (the ``submit`` command), step for step the same."""
     order = None
@@ -444,7 +463,8 @@ def deliver_sync(
             order = client.get_order(order_id)
         except VtexError as exc:
             return _failure(exc, "order")
-    plan = plan_delivery(order_id, document, stored_payload, order, options, invoice_number=invoice_number)
+    plan = plan_delivery(order_id, document, stored_payload, order, options, invoice_number=invoice_number,
+                         facts=facts)
     if plan.outcome is not None or plan.body is None:
         return plan.outcome or Outcome(State.FAILED, reason="nothing to send")
     try:
@@ -616,6 +636,7 @@ class Runner:
         self._held: dict[RecordKey, Claim] = {}
         self._stopping = asyncio.Event()
         self._files: dict[RecordKey, list[str | None]] = {}  # documents waiting for their record's outcome
+        self._facts: dict[RecordKey, tuple[ItemFacts, ...]] = {}  # items of records enqueued here, for delivery
 
     # ---------------------------------------------------------------- enqueue
 
@@ -645,6 +666,8 @@ class Runner:
             self._emit(result)
             return result
         self._files.setdefault(record.key, []).append(prepared.source)  # a duplicate file waits as well
+        if prepared.facts is not None and stored.payload_sha256 == record.payload_sha256:
+            self._facts[record.key] = prepared.facts
         return Result.of_record(stored, file=prepared.source)
 
     # ---------------------------------------------------------------- drain
@@ -706,7 +729,7 @@ class Runner:
         assert self.client is not None
         try:
             outcome = await deliver(record.key.order_id, claim.document, record.payload, self.client, self.options,
-                                    invoice_number=record.key.invoice_number)
+                                    invoice_number=record.key.invoice_number, facts=self._facts.pop(record.key, None))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not stop the batch: the record fails with the reason
@@ -746,6 +769,11 @@ class Runner:
         self.tally.add(result.state)
         self.on_result(result)
 
+    @property
+    def backlog(self) -> int:
+        """Documents enqueued here whose outcome is not known yet (the feeder waits when it grows)."""
+        return len(self._files)
+
     def unreported(self) -> list[RecordKey]:
         """Records this runner enqueued whose outcome another process (or an earlier run) will decide."""
         return list(self._files)
@@ -755,6 +783,7 @@ class Runner:
         results: list[Result] = []
         for key in keys:
             record = self.journal.get(key)
+            self._facts.pop(key, None)
             if record is not None:
                 results.extend(Result.of_record(record, file=file) for file in self._files.pop(key, [None]))
         return results

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -130,6 +131,9 @@ def summary_table(counts: dict[str, int]) -> str:
 
 # ---------------------------------------------------------------------------------------- set-up
 
+#: The feeder waits while more records than this are queued or being sent (bounded memory and journal).
+_MAX_QUEUED = 512
+
 
 def pipeline_options(settings: Settings, args: argparse.Namespace) -> PipelineOptions:
     from ..errors import ConfigurationError
@@ -197,10 +201,13 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
     async def feed() -> None:
         try:
             documents = prepare_all(paths, options, executor)
-            while True:
+            for count in itertools.count():
                 prepared = await asyncio.to_thread(next, documents, None)
                 if prepared is None:
                     break
+                if deliver and count % 64 == 0:  # keep the queue short: memory stays flat, whatever the folder
+                    while journal.pending() > _MAX_QUEUED and not feeding.is_set():
+                        await asyncio.sleep(0.02)
                 result = runner.enqueue(prepared)
                 if not deliver and result.state == "queued":
                     printer.emit(result)

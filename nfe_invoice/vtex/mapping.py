@@ -321,7 +321,7 @@ class _Line:
     net_cents: int = 0
 
 
-def _item_label(number: int, prod: Product) -> str:
+def _item_label(number: int, prod: ItemFacts | Product) -> str:
     return f"item {number} (cProd {prod.cProd!r})"
 
 
@@ -347,7 +347,7 @@ class _OrderIndex:
                 if key:
                     self.by[step].setdefault(key, []).append(item)
 
-    def match(self, number: int, prod: Product) -> tuple[OrderItem, str]:
+    def match(self, number: int, prod: ItemFacts) -> tuple[OrderItem, str]:
         """The order item this NF-e item is, by refId, then a real GTIN, then sellerSku, then id."""
         keys = {"refId": prod.cProd, "ean": _real_gtin(prod.cEAN), "sellerSku": prod.cProd, "id": prod.cProd}
         for step in self.STEPS:
@@ -369,7 +369,7 @@ class _OrderIndex:
         )
 
 
-def _sku_without_order(number: int, prod: Product, sku_map: SkuMap | None) -> tuple[str, str]:
+def _sku_without_order(number: int, prod: ItemFacts, sku_map: SkuMap | None) -> tuple[str, str]:
     code = prod.cProd
     if not code:
         raise MappingError(f"item {number} has no cProd", code="mapping.sku_unmatched")
@@ -381,7 +381,7 @@ def _sku_without_order(number: int, prod: Product, sku_map: SkuMap | None) -> tu
     return found, "skuMap"
 
 
-def _quantity(number: int, prod: Product, order_item: OrderItem | None) -> int:
+def _quantity(number: int, prod: ItemFacts, order_item: OrderItem | None) -> int:
     quantity = prod.qCom
     if quantity is None or quantity <= 0:
         raise MappingError(f"{_item_label(number, prod)}: qCom {quantity} is not a positive quantity",
@@ -408,16 +408,45 @@ def _quantity(number: int, prod: Product, order_item: OrderItem | None) -> int:
     return int(converted)
 
 
-def _lines(document: NFeDocument, order: Order | None, sku_map: SkuMap | None) -> list[_Line]:
-    lines: dict[str, _Line] = {}
-    index = _OrderIndex(order) if order is not None else None
+@dataclass(frozen=True)
+class ItemFacts:
+    """What mapping reads of one NF-e item, and nothing else: small and picklable, so the stage that parsed
+    the document (a validating worker process) can hand it to the stage that fetches the order, which then
+    matches items without parsing the XML again (:func:`remap_items`). Field names are the layout's, as on
+    :class:`~nfe_invoice.model.Product`, so the matching code reads either."""
+
+    number: int
+    cProd: str | None
+    cEAN: str | None
+    qCom: Decimal | None
+    vProd: Decimal | None
+    vDesc: Decimal | None
+    xProd: str | None
+
+
+def item_facts(document: NFeDocument) -> tuple[ItemFacts, ...]:
+    """The facts of every item, in order (``mapping.items`` when an item has no prod group, or none is there)."""
     if not document.items:
         raise MappingError("the document has no items", code="mapping.items")
+    facts = []
     for position, item in enumerate(document.items, start=1):
         number = item.nItem or position
         prod = item.prod
         if prod is None:
             raise MappingError(f"item {number} has no prod group", code="mapping.items")
+        facts.append(ItemFacts(number, prod.cProd, prod.cEAN, prod.qCom, prod.vProd, prod.vDesc, prod.xProd))
+    return tuple(facts)
+
+
+def _lines(document: NFeDocument, order: Order | None, sku_map: SkuMap | None) -> list[_Line]:
+    return _item_lines(item_facts(document), order, sku_map)
+
+
+def _item_lines(facts: tuple[ItemFacts, ...], order: Order | None, sku_map: SkuMap | None) -> list[_Line]:
+    lines: dict[str, _Line] = {}
+    index = _OrderIndex(order) if order is not None else None
+    for prod in facts:
+        number = prod.number
         order_item: OrderItem | None = None
         if index is not None:
             order_item, how = index.match(number, prod)
@@ -545,3 +574,13 @@ def format_invoice_number(document: NFeDocument, template: str = "{nNF}") -> str
     order's ``unitMultiplier``), and a worker checks that mapping again gives the same number.
     """
     return _invoice_number(template, _placeholders(document, _access_key(document)))
+
+
+def remap_items(payload: InvoicePayload, facts: tuple[ItemFacts, ...], order: Order) -> MappedInvoice:
+    """``payload`` (mapped without the order) with its items matched against ``order``: VTEX's SKU ids and
+    ``unitMultiplier`` conversions, exactly as :func:`build_invoice` with that order would give them; every
+    other field is kept. The worker's fast path: no XML is parsed again."""
+    priced = [_priced(line) for line in _item_lines(facts, order, None)]
+    warnings = [f"SKU {item.id} is invoiced at price 0" for item, _ in priced if item.price == 0]
+    remapped = payload.model_copy(update={"items": tuple(item for item, _ in priced)})
+    return MappedInvoice(payload=remapped, residuals=tuple(r for _, r in priced), warnings=tuple(warnings))
