@@ -5,9 +5,10 @@ items. Summing once per rule would walk the items forty times; instead :func:`su
 and keeps the result in a tiny identity-keyed cache (the last few documents), so every rule of every
 family reads the same :class:`DocumentSums`.
 
-The cache is keyed by ``id(document)`` and holds the document itself, so an id cannot be reused while
-its entry lives. It is not keyed by value: the model's frozen dataclasses hash by value, which would
-hash every item of a large document on every look-up.
+The cache is keyed by ``id(document)`` and holds a weak reference to the document, checked on every
+look-up and whose callback drops the entry when the document goes, so a reused id never matches. It is
+not keyed by value: the model's frozen dataclasses hash by value, which would hash every item of a large
+document on every look-up.
 
 Which items count (sources: ACBr ``ACBrNFe.ValidarRegrasdeNegocio.pas``, the MOC rules W03..W22 as
 quoted in ``shared/sefaz/offline-rules.md`` §D, NT 2025.002 §7 W31..W60):
@@ -28,6 +29,7 @@ Keys are ``"<group>.<tag>"`` strings naming the item field that was summed (``"I
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -249,23 +251,32 @@ def compute_sums(document: NFeDocument) -> DocumentSums:
     return sums
 
 
-_cache: dict[int, tuple[NFeDocument, DocumentSums]] = {}
+_cache: dict[int, tuple[weakref.ref[NFeDocument], DocumentSums]] = {}
+
+
+def _forget(key: int, reference: weakref.ref[NFeDocument]) -> None:
+    """A cached document died: drop its entry (unless the key already names a newer entry)."""
+    entry = _cache.get(key)
+    if entry is not None and entry[0] is reference:
+        del _cache[key]
 
 
 def sums_of(document: NFeDocument) -> DocumentSums:
     """The :class:`DocumentSums` of ``document``, computed once and shared by every rule.
 
     Identity-keyed and bounded (the last :data:`_CACHE_SIZE` documents): a validation run applies all
-    rules to one document before the next, so a handful of entries is plenty.
+    rules to one document before the next, so a handful of entries is plenty. The cache holds the
+    documents weakly: an entry goes when its document does, so a batch of 990-item documents does not
+    keep the last eight models (40 MB) alive, and the id of a dead document is never matched.
     """
     key = id(document)
     entry = _cache.get(key)
-    if entry is not None and entry[0] is document:
+    if entry is not None and entry[0]() is document:
         return entry[1]
     sums = compute_sums(document)
     if len(_cache) >= _CACHE_SIZE:
         _cache.pop(next(iter(_cache)), None)
-    _cache[key] = (document, sums)
+    _cache[key] = (weakref.ref(document, functools.partial(_forget, key)), sums)
     return sums
 
 
