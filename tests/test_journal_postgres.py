@@ -61,6 +61,9 @@ def journal(postgres_database: str) -> Iterator[PostgresJournal]:
         ("postgres://u@h/db?password=pw&sslmode=require", "postgres://u@h/db?password=***&sslmode=require"),
         ("postgresql://h/db", "postgresql://h/db"),
         ("postgresql://u:pw@h1:1,h2:2/db", "postgresql://u:***@h1:1,h2:2/db"),
+        ("postgresql://u:pa?ss@h/db", "postgresql://u:***@h/db"),  # libpq reads user info up to the @
+        ("postgresql://u:pw@[::1/db", "postgresql://u:***@[::1/db"),  # a URL Python cannot parse
+        ("host=h password='se cret' dbname=x", "host=h password=*** dbname=x"),
     ],
 )
 def test_mask_password(url: str, masked: str) -> None:
@@ -80,6 +83,13 @@ def test_wrong_password_is_a_journal_error_without_the_password(postgres_databas
         PostgresJournal(wrong, connect_timeout=3)
     assert "Wrong-pw-987" not in str(caught.value)
     assert "password authentication failed" in str(caught.value)
+
+
+def test_a_malformed_url_is_a_journal_error_without_the_password() -> None:
+    # libpq quotes the whole URL in this message: the password is scrubbed from it, encoded or not.
+    with pytest.raises(JournalError, match="IPv6") as caught:
+        PostgresJournal("postgresql://u:Sekr%40t@[::1/db")
+    assert "Sekr" not in str(caught.value)
 
 
 def test_unreachable_server_is_a_journal_error_without_the_password() -> None:

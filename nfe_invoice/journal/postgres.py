@@ -33,13 +33,14 @@ import contextlib
 import functools
 import json
 import os
+import re
 import socket
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from ..errors import JournalError
 from .base import (
@@ -141,35 +142,47 @@ _KEY = "account = %s AND order_id = %s AND invoice_number = %s"
 _FENCE = "state = 'sending' AND attempts = %s AND lease_owner = %s"
 
 
-def mask_password(url: str) -> str:
-    """The URL with its password (in the authority or a ``password=`` parameter) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable journal URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, _, hosts = netloc.rpartition("@")
-        user, colon, _password = credentials.partition(":")
-        netloc = f"{user}:***@{hosts}" if colon else netloc
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(name == "password" for name, _ in pairs):
-            query = urlencode([(name, "***" if name == "password" else value) for name, value in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
-def _password_of(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+def _split_credentials(url: str) -> tuple[str, str | None, str] | None:
+    """``(before, password, after)`` of a URL's ``user:password@``, read as libpq reads it (the user info runs
+    to the first ``@`` unless a ``/`` comes first), so even a URL Python cannot parse is masked."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
         return None
-    secret = parts.password
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name == "password":
-            secret = value
-    return secret or None
+    for index, char in enumerate(rest):
+        if char == "/":
+            return None
+        if char == "@":
+            user, colon, password = rest[:index].partition(":")
+            if not colon:
+                return None
+            return f"{scheme}://{user}:", password, rest[index:]
+    return None
+
+
+def mask_password(url: str) -> str:
+    """The journal location with every password replaced by ``***``: in a URL's user info, in a
+    ``password=`` query parameter, or in a ``key=value`` connection string."""
+    if "://" not in url:
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
+    split = _split_credentials(url)
+    if split is not None:
+        url = f"{split[0]}***{split[2]}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def _passwords_of(url: str) -> set[str]:
+    """Every password the location holds, as written and percent-decoded (to scrub them from messages)."""
+    found: set[str] = set()
+    split = _split_credentials(url)
+    if split is not None and split[1]:
+        found.add(split[1])
+    found.update(match.group(0).partition("=")[2] for match in _QUERY_PASSWORD.finditer(url))
+    found.update(match.group(2).strip("'") for match in _KEYWORD_PASSWORD.finditer(url) if "://" not in url)
+    return {form for secret in found if secret for form in (secret, unquote(secret))}
 
 
 def _local_owner_is_dead(owner: str, host: str) -> bool:
@@ -257,7 +270,7 @@ class PostgresJournal:
         migrate: bool = True,
     ) -> None:
         self.url = mask_password(url)
-        self._secret = _password_of(url)
+        self._secrets = _passwords_of(url)
         self._host = socket.gethostname()
         try:
             import psycopg  # noqa: PLC0415  # only a PostgreSQL journal pays for it
@@ -314,10 +327,10 @@ class PostgresJournal:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _scrub(self, exc: BaseException) -> str:
-        """An error's text for people: its first lines, never the password."""
+        """An error's text for people, on one line, never with the password (as written or decoded)."""
         text = " ".join(str(exc).split()) or type(exc).__name__
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
         return text
 
     @staticmethod
