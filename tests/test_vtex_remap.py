@@ -76,3 +76,12 @@ def test_an_item_missing_from_the_order_is_refused_on_the_fast_path_too() -> Non
     with pytest.raises(MappingError) as caught:
         remap_items(build_invoice(document).payload, item_facts(document), Order.model_validate(order_json))
     assert caught.value.code == "mapping.sku_unmatched"
+
+
+def test_build_invoice_is_part_of_the_package_api_without_loading_pydantic_early() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, nfe_invoice; assert 'pydantic' not in sys.modules; "
+            "from nfe_invoice import build_invoice; assert build_invoice is nfe_invoice.vtex.mapping.build_invoice")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
