@@ -367,6 +367,17 @@ def test_admin_paths_add_orders_and_set_faults(vtex: tuple[Sandbox, httpx.Client
     assert sorted(sandbox.order_ids()) == ["1001-01", "2002-01", "2003-01"]
 
 
+def test_an_order_the_sandbox_cannot_read_is_a_500_not_a_dropped_connection(
+    vtex: tuple[Sandbox, httpx.Client],
+) -> None:
+    sandbox, http = vtex
+    sandbox.add_order({"orderId": "odd-01", "value": "lots", "items": [{"id": "7"}]})
+    response = http.post(ORDERS + "/odd-01/invoice", json=_invoice(items=[{"id": "7", "price": 1, "quantity": 1}]))
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "SANDBOX.internal"
+    assert http.get(ORDERS + "/odd-01").status_code == 200
+
+
 def test_the_port_is_known_only_while_running() -> None:
     sandbox = Sandbox()
     with pytest.raises(RuntimeError, match="not running"):

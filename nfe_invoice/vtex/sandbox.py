@@ -678,11 +678,15 @@ class Sandbox:
     def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[_Reply, str | None]:
         """The reply to one request and the fault to apply while sending it (slow, drop, or None)."""
         path = urlsplit(target).path
-        if path.startswith("/_sandbox/"):
-            reply = self._admin(method, path, body)
-            fault = None
-        else:
-            reply, fault = self._api(method, path, headers, body)
+        fault: str | None = None
+        try:
+            if path.startswith("/_sandbox/"):
+                reply = self._admin(method, path, body)
+            else:
+                reply, fault = self._api(method, path, headers, body)
+        except Exception as exc:  # a seeded order the sandbox cannot read: say so, as VTEX would with a 500
+            logger.warning("sandbox: %s %s failed: %r", method, path, exc)
+            reply = _error(500, "SANDBOX.internal", f"the sandbox could not handle this request: {exc!r}")
         with self._lock:
             self._request_ids += 1
             reply.headers["X-VTEX-Request-Id"] = f"sandbox-{self._request_ids}"
