@@ -90,3 +90,19 @@ def test_describe_masks_secrets_and_passwords(tmp_path: Path) -> None:
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_every_vtex_command_reads_the_configuration_file(tmp_path: Path) -> None:
+    """`track` (and every command with connection options) resolves through the same layer as batch."""
+    import argparse
+
+    from nfe_invoice.cli.connection import add_connection_options, resolve_connection
+
+    config = write(tmp_path, 'account = "from-file"\nrate = 2.5\n')
+    parser = argparse.ArgumentParser()
+    add_connection_options(parser)
+    parser.add_argument("--config")
+    connection = resolve_connection(parser.parse_args(["--config", str(config)]), environ={})
+    assert (connection.account, connection.rate) == ("from-file", 2.5)
+    explicit = resolve_connection(parser.parse_args(["--config", str(config), "--account", "opt"]), environ={})
+    assert explicit.account == "opt"

@@ -1,10 +1,10 @@
 """Where VTEX is and how to talk to it, for every command that does: the options, their resolution, the client.
 
-Resolution happens in exactly one function, :func:`resolve_connection`: an option given on the command line,
-else the environment (``VTEX_ACCOUNT``, ``VTEX_ENVIRONMENT``, ``VTEX_BASE_URL``), else the default. Every
-option defaults to None ("not given"), and the destinations are the names of the settings in
-:mod:`nfe_invoice.config`, so a configuration-file layer can slot in under the options without touching the
-commands. Credentials are never options (a command line is visible to every user of the machine and lands in
+Resolution happens in exactly one function, :func:`resolve_connection`, through the configuration layer
+(:mod:`nfe_invoice.config`): an option given on the command line, else the environment (``VTEX_ACCOUNT``,
+``VTEX_ENVIRONMENT``, ``VTEX_BASE_URL``, or ``NFE_INVOICE_<KEY>``), else ``nfe-invoice.toml``, else the
+default. Every option defaults to None ("not given"), and the destinations are the names of the settings in
+:mod:`nfe_invoice.config`. Credentials are never options (a command line is visible to every user of the machine and lands in
 shell history): the options name the environment variables that hold them.
 
 Nothing heavy is imported at module level (httpx, pydantic, the clients): ``nfe-invoice validate`` must not
@@ -49,7 +49,6 @@ DEFAULTS = Connection(
     app_token_env="VTEX_APP_TOKEN", connect_timeout=5.0, read_timeout=30.0, max_attempts=5, retry_deadline=120.0,
     rate=10.0, concurrency=8,
 )
-_ENVIRONMENT = {"account": "VTEX_ACCOUNT", "environment": "VTEX_ENVIRONMENT", "base_url": "VTEX_BASE_URL"}
 
 
 def _positive_float(text: str) -> float:
@@ -100,16 +99,17 @@ def add_connection_options(parser: argparse.ArgumentParser, *, concurrency: bool
 
 
 def resolve_connection(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Connection:
-    """Options, else the environment, else the defaults. A usage error when neither an account nor a base URL
-    is known (one line, naming both ways to give them)."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for name in DEFAULTS.__dataclass_fields__:
-        given = getattr(args, name, None)
-        if given is None and name in _ENVIRONMENT:
-            given = env.get(_ENVIRONMENT[name]) or None
-        values[name] = getattr(DEFAULTS, name) if given is None else given
-    connection = Connection(**values)  # type: ignore[arg-type]
+    """Options, else the environment, else ``nfe-invoice.toml`` (``--config``), else the defaults: the one
+    resolution every command shares (:func:`nfe_invoice.config.resolve`). A usage error when neither an
+    account nor a base URL is known (one line, naming both ways to give them)."""
+    from ..config import resolve
+
+    given = {name: getattr(args, name, None) for name in DEFAULTS.__dataclass_fields__}
+    try:
+        settings = resolve(given, config_file=getattr(args, "config", None), environ=environ).settings
+    except ConfigurationError as exc:
+        raise UsageError(f"configuration: {exc.message}") from None
+    connection = Connection(**{name: getattr(settings, name) for name in DEFAULTS.__dataclass_fields__})
     if not connection.account and not connection.base_url:
         raise UsageError("VTEX: give --account (or $VTEX_ACCOUNT) or --base-url (or $VTEX_BASE_URL)")
     return connection

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .common import EXIT_OK, EXIT_UNREACHABLE, CommandFailed, Subcommands, UsageError, parse_moment
 from .connection import add_connection_options, client_from_args
+from .options import add_config_option
 
 if TYPE_CHECKING:
     from ..vtex.models import InvoiceReceipt, TrackingEvent, TrackingStatus, TrackingUpdate
@@ -125,4 +126,5 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     track.add_argument("--event", dest="events", action="append", default=[], metavar="CITY,STATE,DESCRIPTION,DATE",
                        help="a carrier event (repeatable); DATE is ISO 8601 with a UTC offset")
     add_connection_options(track)
+    add_config_option(track)
     track.set_defaults(handler=cmd_track)
