@@ -4,8 +4,8 @@ Resolution happens in exactly one function, :func:`resolve_connection`, through 
 (:mod:`nfe_invoice.config`): an option given on the command line, else the environment (``VTEX_ACCOUNT``,
 ``VTEX_ENVIRONMENT``, ``VTEX_BASE_URL``, or ``NFE_INVOICE_<KEY>``), else ``nfe-invoice.toml``, else the
 default. Every option defaults to None ("not given"), and the destinations are the names of the settings in
-:mod:`nfe_invoice.config`. Credentials are never options (a command line is visible to every user of the machine and lands in
-shell history): the options name the environment variables that hold them.
+:mod:`nfe_invoice.config`. Credentials are never options (a command line is visible to every user of the
+machine and lands in shell history): the options name the environment variables that hold them.
 
 Nothing heavy is imported at module level (httpx, pydantic, the clients): ``nfe-invoice validate`` must not
 pay for them.
