@@ -300,6 +300,8 @@ def test_a_rerun_right_after_kill_9_takes_over_the_dead_process_records_at_once(
             assert child.pid is not None
             os.kill(child.pid, signal.SIGKILL)
             child.join(10)
+            with SqliteJournal(path, recover_dead_owners=False) as cautious:  # waits for the leases to expire
+                assert cautious.claim(me, limit=5, lease_seconds=60) == []
             taken = journal.claim(me, limit=5, lease_seconds=60)  # the lease has an hour to run, the owner is gone
             assert [(c.record.key.invoice_number, c.recovered, c.attempt) for c in taken] == [
                 ("000001", True, 2), ("000002", True, 2)]

@@ -101,6 +101,10 @@ def owner_is_dead(owner: str, *, host: str = _HOST) -> bool:
     Anything else (another host, another format, a live or unknowable process) is False: such a lease is
     only taken over once it expires. A process id reused by an unrelated process also reads as alive, which
     errs on the safe side (the lease still expires). POSIX only: elsewhere ``os.kill`` would end the process.
+
+    The host name must name one process space: containers that share a journal file *and* a host name (host
+    networking) but not their process ids would see each other's workers as dead; open the journal with
+    ``recover_dead_owners=False`` there (takeover then waits for the lease to expire, as across machines).
     """
     parts = owner.rsplit(":", 2)
     if len(parts) != 3 or parts[0] != host or os.name != "posix":
@@ -166,7 +170,8 @@ class SqliteJournal:
     process opens its own (never share one across ``fork``). ``create=False`` refuses a missing file
     instead of creating it (``status`` reads, it does not make journals). ``synchronous`` may be lowered to
     ``"NORMAL"`` where losing the last transactions on a power cut is acceptable (a crash of the process
-    still loses nothing); ``clock`` (seconds since the epoch) is for tests.
+    still loses nothing); ``recover_dead_owners=False`` waits for leases to expire even when their process is
+    gone (see :func:`owner_is_dead`); ``clock`` (seconds since the epoch) is for tests.
     """
 
     url: str
@@ -179,8 +184,10 @@ class SqliteJournal:
         busy_timeout: float = 30.0,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         clock: Callable[[], float] = time.time,
+        recover_dead_owners: bool = True,
     ) -> None:
         self.path = Path(path).absolute()
+        self._recover_dead_owners = recover_dead_owners
         self.url = str(self.path)
         self._busy_timeout = busy_timeout
         self._clock = clock
@@ -344,7 +351,7 @@ class SqliteJournal:
             recovered = [row[0] for row in conn.execute(  # the longest expired first
                 "SELECT id FROM records WHERE state = 'sending' AND lease_expires <= ? ORDER BY lease_expires, id"
                 " LIMIT ?", (now, limit))]
-            if len(recovered) < limit:
+            if len(recovered) < limit and self._recover_dead_owners:
                 holders = [row[0] for row in conn.execute(
                     "SELECT DISTINCT lease_owner FROM records WHERE state = 'sending' AND lease_expires > ?"
                     " AND lease_owner IS NOT NULL", (now,))]
