@@ -44,7 +44,7 @@ class LiveServer:
     """uvicorn serving ``app`` on a free loopback port in a thread (lifespan included: the worker runs)."""
 
     def __init__(self, app: Any) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -466,3 +466,13 @@ def test_serve_without_worker_only_queues(tmp_path: Path, sandbox: Sandbox) -> N
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+
+
+def test_the_listening_socket_says_tcp_so_responses_are_not_held_by_nagle() -> None:
+    from nfe_invoice.cli.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:  # asyncio turns Nagle off only for sockets whose proto is TCP (else ~40 ms per response)
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
