@@ -41,7 +41,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import ConfigurationError, MappingError, NfeInvoiceError
+from .errors import ConfigurationError, JournalError, MappingError, NfeInvoiceError
 from .hooks import Intake, IntakeOutcome, Preparer, decide
 from .journal import Journal, Record, State
 from .journal import Query as RecordQuery
@@ -112,6 +112,7 @@ class ServiceConfig:
     lease_seconds: float = 60.0
     jobs: int | None = None
     max_body: int = DEFAULT_MAX_BYTES
+    body_timeout: float = 60.0  # a body still arriving after this long is abandoned (408): slow-send attacks
     poll_interval: float = 0.2
 
 
@@ -174,11 +175,13 @@ class Status(BaseModel):
 def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     meanings = {
         401: "no valid bearer key",
+        408: "the body did not arrive in time",
         404: "not in the journal",
         409: "an invoice number VTEX already holds, with a different payload (never corrected once sent)",
         413: "body larger than the cap (5 MiB)",
         415: "the body is not XML (Content-Type application/xml or text/xml)",
         422: "refused: the findings or the decision say why; or a malformed parameter",
+        503: "the journal cannot be reached (try again later)",
     }
     return {code: {"model": Problem, "description": meanings[code]} for code in codes}
 
@@ -286,12 +289,17 @@ class Service:
                                f"the body must be XML (Content-Type application/xml or text/xml), not {shown}")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ProblemError(413, "input.too_large", f"the body is over the {limit}-byte cap; "
-                                   "reading stopped there")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.config.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ProblemError(413, "input.too_large", f"the body is over the {limit}-byte cap; "
+                                           "reading stopped there")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise ProblemError(408, "input.timeout", f"the body did not arrive within {self.config.body_timeout:g} s",
+                               headers={"Connection": "close"}) from None
         return b"".join(chunks)
 
     async def receive(self, raw: bytes, order_id: str | None) -> Intake:
@@ -370,13 +378,19 @@ def create_app(journal: Journal, client: AsyncVtexClient | None, config: Service
         headers = dict(exc.headers or {})
         return ProblemError(exc.status_code, error, str(exc.detail), headers=headers).response()
 
+    @app.exception_handler(JournalError)
+    async def on_journal(_request: Request, exc: JournalError) -> JSONResponse:
+        logger.error("journal: %s", exc.message)
+        return ProblemError(503, "journal.unavailable", f"the journal cannot be reached: {exc.message}",
+                            headers={"Retry-After": "5"}).response()
+
     @app.exception_handler(Exception)
     async def on_error(_request: Request, exc: Exception) -> JSONResponse:
         logger.error("internal error (%s)", type(exc).__name__, exc_info=exc)
         return ProblemError(500, "internal.error", "internal error; the service's log has the details").response()
 
     @app.post("/v1/validate", dependencies=guarded, response_model=ReportBody, openapi_extra=_XML_BODY,
-              responses=_problem_responses(401, 413, 415, 422), summary="Validate one NF-e")
+              responses=_problem_responses(401, 408, 413, 415, 422), summary="Validate one NF-e")
     async def validate_document(request: Request) -> JSONResponse:
         """The validation report; 422 when the body cannot be read as an NF-e at all (broken, hostile)."""
         raw = await service.read_xml(request)
@@ -391,7 +405,7 @@ def create_app(journal: Journal, client: AsyncVtexClient | None, config: Service
               openapi_extra=_XML_BODY, summary="Validate, map and queue one NF-e for VTEX",
               responses={200: {"model": RecordBody, "description": "already received: the stored record"},
                          202: {"model": RecordBody, "description": "queued: the worker will send it"},
-                         **_problem_responses(401, 409, 413, 415, 422)})
+                         **_problem_responses(401, 408, 409, 413, 415, 422, 503)})
     async def post_invoice(
         request: Request,
         order_id: Annotated[str | None, Query(alias="orderId", pattern=_ORDER_ID_PATTERN,
@@ -412,7 +426,7 @@ def create_app(journal: Journal, client: AsyncVtexClient | None, config: Service
         return JSONResponse(_record(intake.record), status_code=status)
 
     @app.get("/v1/invoices/{access_key}", dependencies=guarded, response_model=RecordBody,
-             responses=_problem_responses(401, 404, 422), summary="The journal's record of one NF-e")
+             responses=_problem_responses(401, 404, 422, 503), summary="The journal's record of one NF-e")
     async def get_invoice(
         access_key: Annotated[str, Path(pattern=_ACCESS_KEY_PATTERN, description="the 44-digit access key")],
     ) -> JSONResponse:
@@ -422,7 +436,7 @@ def create_app(journal: Journal, client: AsyncVtexClient | None, config: Service
         return JSONResponse(_record(record))
 
     @app.get("/v1/orders/{order_id}/invoices", dependencies=guarded, response_model=list[RecordBody],
-             responses=_problem_responses(401, 422), summary="The journal's records of one order")
+             responses=_problem_responses(401, 422, 503), summary="The journal's records of one order")
     async def get_order_invoices(
         order_id: Annotated[str, Path(pattern=_ORDER_ID_PATTERN, description="the VTEX order id")],
     ) -> JSONResponse:

@@ -92,7 +92,8 @@ def service(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory, monkeypa
     journal = open_journal(tmp_path_factory.mktemp("journal") / "journal.db")
     client = async_client_for(settings)
     options = PipelineOptions.from_settings(settings, validation=ValidationOptions())
-    config = ServiceConfig(options, api_keys=ApiKeys([KEY]), jobs=1, lease_seconds=5.0, poll_interval=0.05)
+    config = ServiceConfig(options, api_keys=ApiKeys([KEY]), jobs=1, lease_seconds=5.0, poll_interval=0.05,
+                           body_timeout=1.0)
     with LiveServer(create_app(journal, client, config)) as live:
         yield live.url
     journal.close()
@@ -232,6 +233,33 @@ def test_a_streamed_body_is_cut_at_the_cap(service: str) -> None:
     answer = _raw_http(port, head, chunks())
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"input.too_large" in answer
+
+
+def test_a_body_that_never_finishes_arriving_is_abandoned(service: str) -> None:
+    port = int(service.rsplit(":", 1)[1])
+    head = (f"POST /v1/invoices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+            "Content-Type: application/xml\r\nContent-Length: 1000\r\n\r\n").encode()
+    started = time.monotonic()
+    answer = _raw_http(port, head, iter([b"<NFe>"]))  # 1000 bytes promised, 5 sent, then silence
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"input.timeout" in answer
+    assert time.monotonic() - started < 5
+
+
+def test_a_journal_that_cannot_be_reached_is_503_not_500(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "journal.db")
+    config = ServiceConfig(PipelineOptions("store"), worker=False, jobs=0)
+    with LiveServer(create_app(journal, None, config)) as live:
+        journal.close()  # from now on every journal call fails, as with a database that went away
+        raw, _, _ = document()
+        posted = httpx.post(f"{live.url}/v1/invoices", params={"orderId": "X-1"}, content=raw, headers=XML)
+        assert posted.status_code == 503 and posted.json()["error"] == "journal.unavailable"
+        assert posted.headers["retry-after"] == "5"
+        read = httpx.get(f"{live.url}/v1/orders/X-1/invoices")
+        assert read.status_code == 503 and read.json()["error"] == "journal.unavailable"
+        assert httpx.get(f"{live.url}/readyz").status_code == 503
+        assert "nfe_invoice_journal_up 0" in httpx.get(f"{live.url}/metrics").text
+        assert httpx.post(f"{live.url}/v1/validate", content=raw, headers=XML).json()["ok"] is True
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", "multipart/form-data; boundary=x", None])
