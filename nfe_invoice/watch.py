@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import filecmp
 import json
 import logging
 import os
@@ -210,7 +211,8 @@ class FolderWatcher:
     async def _take(self, path: Path) -> None:
         seen = self._seen.get(path.name)
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as handle:  # never more than the cap + 1: a larger file is refused as too large
+                raw = handle.read(self.options.validation.max_bytes + 1)
             stat = path.stat()
         except FileNotFoundError:
             self._seen.pop(path.name, None)
@@ -231,7 +233,7 @@ class FolderWatcher:
             return
         destination = self.done if intake.accepted else self.refused
         try:
-            moved = await asyncio.to_thread(_settle_file, path, raw, destination, intake)
+            moved = await asyncio.to_thread(_settle_file, path, destination, intake)
         except OSError as exc:
             logger.error("%s: journaled but not moved (%s); it will be taken again", path.name, exc.strerror)
             self._seen.pop(path.name, None)
@@ -241,11 +243,11 @@ class FolderWatcher:
         self.on_result(intake.result(str(moved)))
 
 
-def _settle_file(path: Path, raw: bytes, folder: Path, intake: Intake) -> Path:
+def _settle_file(path: Path, folder: Path, intake: Intake) -> Path:
     """Write the report, then move the file beside it (a name already used by other bytes gets a number)."""
     target = folder / path.name
     number = 0
-    while target.exists() and target.read_bytes() != raw:
+    while target.exists() and not filecmp.cmp(target, path, shallow=False):
         number += 1
         target = folder / f"{path.stem}.{number}{path.suffix}"
     report = {"file": path.name, "moved_to": str(target), **intake.to_dict()}

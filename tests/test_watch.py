@@ -207,8 +207,10 @@ def test_refused_documents_go_to_refused_with_their_findings(tmp_path: Path, san
     (folder / "garbage.xml").write_bytes(b"this is not XML")
     homologation = authorised_sale(next(_NUMBERS), "WATCH-HOM-1", identity(), environment=2)
     (folder / "homologation.xml").write_bytes(homologation)
+    (folder / "big.xml").write_bytes(b"<a>" + b"x" * (6 * 1024 * 1024) + b"</a>")
     with Watching(folder, tmp_path / "journal.db", sandbox, worker=False):
-        wait_for(lambda: len(list((folder / "refused").glob("*.xml"))) == 3)
+        wait_for(lambda: len(list((folder / "refused").glob("*.xml"))) == 4)
+    assert report(folder / "refused" / "big.xml")["findings"][0]["code"] == "input.too_large"
     broken = report(folder / "refused" / "broken.xml")
     assert broken["outcome"] == "refused" and broken["code"] == "pipeline.validation"
     assert "totals.vnf" in {finding["code"] for finding in broken["findings"]}
