@@ -14,8 +14,8 @@ workers need without a coordinator of our own:
 
 Connections come from a psycopg 3 pool that checks each connection before lending it. A connection cut in
 the middle of an operation (``pg_terminate_backend``, a server restart, a network failure) fails that
-transaction, which PostgreSQL rolls back; the operation is then retried once on a fresh connection (the pool
-waits up to ``connect_timeout`` for the server to come back). Every operation is one transaction and is safe
+transaction, which PostgreSQL rolls back; the operation is then retried on a fresh connection for up to
+``connect_timeout`` seconds (long enough for a restart). Every operation is one transaction and is safe
 to retry: enqueue is idempotent, a claim whose answer was lost only leaves rows under a lease that expires,
 and finish/release recognise their own earlier write (see :meth:`PostgresJournal.finish`).
 
@@ -35,6 +35,7 @@ import json
 import os
 import re
 import socket
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -270,6 +271,7 @@ class PostgresJournal:
         migrate: bool = True,
     ) -> None:
         self.url = mask_password(url)
+        self._connect_timeout = connect_timeout
         self._secrets = _passwords_of(url)
         self._host = socket.gethostname()
         try:
@@ -344,26 +346,38 @@ class PostgresJournal:
     def _run(self, operation: Callable[[psycopg.Connection[tuple[Any, ...]], bool], T], *,
              atomic: bool = False) -> T:
         """Run ``operation(conn, retried)``: one statement in autocommit, or (``atomic``) several in one
-        transaction. If the connection fails, once more on a fresh one: the first try was rolled back by the
-        server or, when the commit itself was cut, may have landed (``retried`` tells the operation to look for
-        its own earlier write). Connections are not checked before each use (a round trip per operation);
-        a failure checks the whole pool instead, since after a restart every idle connection is dead."""
+        transaction.
+
+        If the connection fails, the operation runs again on a fresh one, until ``connect_timeout`` has passed
+        since the first failure (a restart takes a moment, and connections other threads give back in the
+        meantime may be dead too). Each operation is safe to repeat: a failed try was rolled back by the
+        server or, when the commit itself was cut, may have landed, and ``retried`` tells the operation to
+        look for its own earlier write. Connections are not checked before each use (a round trip per
+        operation); a failure checks the whole pool instead, since after a restart every idle one is dead.
+        """
         psycopg = self._psycopg
-        for retried in (False, True):
+        retried = False
+        deadline = 0.0
+        pause = 0.02
+        while True:
+            wait = max(0.1, deadline - time.monotonic()) if retried else None
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection(timeout=wait) as conn:
                     if not atomic:
                         return operation(conn, retried)
                     with conn.transaction():
                         return operation(conn, retried)
             except psycopg.OperationalError as exc:
-                if retried:
+                if not retried:
+                    retried, deadline = True, time.monotonic() + self._connect_timeout
+                elif time.monotonic() >= deadline:
                     raise JournalError(f"the journal at {self.url} is unreachable: {self._scrub(exc)}") from None
                 with contextlib.suppress(Exception):
                     self._pool.check()
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.5)
             except psycopg.Error as exc:
                 raise JournalError(f"journal operation failed at {self.url}: {self._scrub(exc)}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- schema -----------------------------------------------------------------------------------------------
     def schema_version(self) -> int:
