@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 
@@ -386,7 +387,6 @@ def test_probes_and_metrics(service: str) -> None:
 
 @pytest.fixture(scope="module")
 def api_schema(service: str) -> Any:
-    import schemathesis
     from hypothesis import strategies as st
 
     valid, _, _ = document()
@@ -395,7 +395,7 @@ def api_schema(service: str) -> Any:
     return schemathesis.openapi.from_url(f"{service}/openapi.json")
 
 
-schema = pytest.importorskip("schemathesis").pytest.from_fixture("api_schema")
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
@@ -464,7 +464,7 @@ def test_serve_command_queues_sends_and_stops_on_sigterm(tmp_path: Path, sandbox
     keys = tmp_path / "keys.txt"
     keys.write_text(f"# the ERP's key\n{KEY}\n", encoding="utf-8")
     process, url = _serve("--journal", str(tmp_path / "j.db"), "--base-url", sandbox.base_url, "--api-keys-file",
-                          str(keys), "--log-level", "warning", env={"NFE_INVOICE_API_KEYS": ""})
+                          str(keys), "--log-level", "debug", env={"NFE_INVOICE_API_KEYS": ""})
     try:
         raw, order_id, number = document(sandbox)
         assert httpx.post(f"{url}/v1/invoices", content=raw, headers={**XML}).status_code == 401
@@ -478,6 +478,7 @@ def test_serve_command_queues_sends_and_stops_on_sigterm(tmp_path: Path, sandbox
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err and no_secret(out, err)
+    assert f"order {order_id} invoice {number}: sent, receipt" in err  # the worker's line, at debug level
 
 
 def test_serve_without_worker_only_queues(tmp_path: Path, sandbox: Sandbox) -> None:

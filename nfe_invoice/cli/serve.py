@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -116,6 +117,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     settings = resolve_settings(args).settings
     options = pipeline_options(settings, args)
     keys = api_keys(args)
+    # One line per delivered invoice and per VTEX retry on stderr (uvicorn logs its own; no header is logged).
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_access(args, keys)
     sock = bind(args.host, args.port)
     journal = open_journal(settings)
