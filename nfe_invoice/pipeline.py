@@ -69,6 +69,7 @@ REFUSAL_CODES: Final = {
     "pipeline.conflict": "an invoice number VTEX already holds, with a different payload (an invoice number "
     "can never be corrected once sent)",
     "pipeline.mapping_changed": "the worker's mapping settings give another invoice number than the enqueuer's",
+    "pipeline.order_mismatch": "the order id given differs from the one the document names (compra/xPed)",
 }
 
 
@@ -217,6 +218,14 @@ def _refusal(
     return Prepared(source=source, record=record, report=report_dict, code=code, reason=reason)
 
 
+def _order_id_in(document: NFeDocument) -> str | None:
+    """The order id the document itself names (compra/xPed and the like), if any."""
+    try:
+        return find_order_id(document, OrderIdRule())
+    except MappingError:
+        return None
+
+
 def _invoice_number_for(document: NFeDocument, options: MappingOptions) -> str:
     """The invoice number a document will carry, for keying a record whose payload waits for its order."""
     return format_invoice_number(document, options.invoice_number_format)
@@ -245,6 +254,13 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
         return refuse(None, "pipeline.validation", f"[{first.code}] {first.message}" if first else "unreadable")
     try:
         order_id = check_order_id(options.order_id) if options.order_id else None
+        if order_id is not None:
+            named = _order_id_in(document)
+            if named is not None and named != order_id:
+                reason = (f"the document names order {named} (compra/xPed or obsCont pedido), not {order_id}: "
+                          "an invoice sent to the wrong order cannot be taken back")
+                return refuse(RecordKey(options.account, order_id, access_key or _sha256(raw)),
+                              "pipeline.order_mismatch", reason)
         if order_id is None:
             if options.order_id_rule is None:
                 raise MappingError("no order id was given and no rule finds one", code="mapping.order_id")

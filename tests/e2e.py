@@ -39,10 +39,11 @@ class Exported:
 
 
 def export(folder: Path, number: int, *, order_id: str | None = None, name: str | None = None,
-           **changes: Any) -> Exported:
-    """Write one signed, authorised NF-e into ``folder`` as an ERP export hook would."""
+           names_order: bool = True, **changes: Any) -> Exported:
+    """Write one signed, authorised NF-e into ``folder`` as an ERP export hook would (``names_order=False``:
+    without compra/xPed, so only a given order id says which order it invoices)."""
     order = order_id or f"E2E{number:06d}-01"
-    raw = authorised_sale(number, order, identity(), **changes)
+    raw = authorised_sale(number, order if names_order else None, identity(), **changes)
     path = folder / (name or f"nfe-{number:06d}.xml")
     path.write_bytes(raw)
     return Exported(path, order, str(number), raw)

@@ -68,13 +68,14 @@ def order_for_document(
 
 def authorised_sale(
     number: int,
-    order_id: str,
+    order_id: str | None,
     identity: SigningIdentity,
     *,
     items: int = 3,
     **changes: Any,
 ) -> bytes:
     """A signed, authorised ``nfeProc`` (test certificate) invoicing ``order_id``: what an ERP hook exports.
+    With ``order_id=None`` the document names no order (no ``compra/xPed``).
 
     ``identity`` comes from :func:`~nfe_invoice.testing.make_test_certificate` (make it once: keys are slow to
     generate). ``changes`` go to :func:`~nfe_invoice.testing.default_spec` (``environment=2`` for a
