@@ -122,3 +122,17 @@ def test_batch_runs_on_a_journal_written_by_an_older_version(tmp_path: Path, san
     summary = lines(status.stdout)[-1]
     assert summary["total"] == 6  # the five records version 1 wrote, and the new one
     assert sandbox.invoice_posts() == {(document.order_id, "9"): 1}
+
+
+def test_every_pipeline_refusal_code_is_documented_in_the_readme() -> None:
+    import re
+
+    from nfe_invoice.pipeline import REFUSAL_CODES
+
+    from .paths import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    source = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "nfe_invoice").rglob("*.py"))
+    used = set(re.findall(r'"(pipeline\.[a-z_]+)"', source))
+    assert used == set(REFUSAL_CODES)
+    assert all(f"`{code}`" in readme for code in REFUSAL_CODES)
