@@ -166,6 +166,25 @@ def test_a_later_step_runs_once_under_the_lock_even_when_threads_race(journal: P
     assert "nfe_invoice_extra" in _tables(postgres_database)
 
 
+def test_a_step_that_is_not_additive_waits_for_the_migrate_command(postgres_database: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfe_invoice.journal import postgres
+
+    with PostgresJournal(postgres_database):
+        pass
+    manual = Migration(SCHEMA_VERSION + 1, "rewrite", ("ALTER TABLE nfe_invoice_records DROP COLUMN source",),
+                       automatic=False)
+    monkeypatch.setattr(postgres, "MIGRATIONS", (*MIGRATIONS, manual))
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", manual.version)
+    with pytest.raises(JournalError, match="nfe-invoice journal migrate"):
+        PostgresJournal(postgres_database)
+    with PostgresJournal(postgres_database, migrate=False) as journal:  # what the command does
+        assert journal.schema_version() == SCHEMA_VERSION
+        assert journal.migrate() == manual.version
+    with PostgresJournal(postgres_database) as journal:
+        assert journal.schema_version() == manual.version
+
+
 def test_a_journal_from_a_newer_version_is_refused(postgres_database: str) -> None:
     with PostgresJournal(postgres_database):
         pass
