@@ -6,8 +6,10 @@ a restart or a dropped connection) are properties of PostgreSQL itself; a mock w
 How: ``initdb`` and ``pg_ctl`` (from ``PATH`` or the Debian package's ``/usr/lib/postgresql/*/bin``) run as an
 unprivileged user (``initdb`` refuses root, and CI runs as root: then the commands go through ``runuser -u
 postgres``) in a temporary folder owned by that user, listening on a free 127.0.0.1 port with its unix socket
-in the same folder, fsync off (the data is thrown away anyway). The superuser has a password, so the URLs the
-tests use carry one, as production URLs do, and password masking is tested for real.
+in the same folder, fsync off (the data is thrown away anyway). It is stopped and removed at exit, and a small
+watcher process does the same if the test process dies without exiting (SIGKILL, a CI timeout). The
+superuser has a password, so the URLs the tests use carry one, as production URLs do, and password masking
+is tested for real.
 
 Tests skip, with the reason, only when no server can be had (no binaries, or root without an unprivileged
 user to run them as); ``.ci/run`` installs the ``postgresql`` package so CI always runs them. A server that is
@@ -28,6 +30,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -80,6 +83,24 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+#: Runs beside the server: when the test process is gone without stopping it (SIGKILL, a CI timeout's
+#: SIGTERM skips atexit), stops the server and removes its folder; exits by itself once the folder is gone.
+_WATCHER = """
+import os, shutil, subprocess, sys, time
+owner, root, command = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while os.path.isdir(root):
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        subprocess.run(command, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        break
+    except PermissionError:
+        pass
+    time.sleep(0.5)
+"""
 
 
 class PostgresServer:
@@ -144,8 +165,17 @@ class PostgresServer:
             result = self._command(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                                    "-o", self._options(), "-w", "-t", "30", "start")
             if result.returncode == 0:
+                self._watch()
                 return
         raise RuntimeError(f"pg_ctl start failed: {result.stderr}\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def _watch(self) -> None:
+        stop = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        if self.user is not None:
+            stop = ["runuser", "-u", self.user, "--", *stop]
+        subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), str(self.root), *stop],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
 
     def restart(self) -> None:
         """Stop the server (fast: connections are cut) and start it again on the same port."""
