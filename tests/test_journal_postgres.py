@@ -6,6 +6,7 @@ dropped connection and a server restart, and the password never shown.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -417,6 +418,53 @@ def test_a_connection_cut_mid_operation_is_retried(postgres_server: PostgresServ
         assert len(result) == 1
         assert result[0].outcome is EnqueueOutcome.QUEUED
         assert result[0].record.payload == "new payload"
+
+
+def _lose_the_next_answer(journal: PostgresJournal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next operation's statement runs and commits, then its connection 'drops' before the answer
+    arrives: the one failure no real server can be made to produce on cue (it needs the cut between the
+    commit and its acknowledgement), so it is injected here."""
+    real = journal._pool.connection
+    state = {"armed": True}
+
+    @contextlib.contextmanager
+    def connection(timeout: float | None = None) -> Iterator[Any]:
+        with real(timeout=timeout) as conn:
+            yield conn
+        if state["armed"]:
+            state["armed"] = False
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(journal._pool, "connection", connection)
+
+
+def test_an_outcome_whose_answer_was_lost_is_recognised_on_retry(journal: PostgresJournal,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    journal.enqueue(entry(1))
+    (claim,) = journal.claim("elsewhere:1:a", limit=1, lease_seconds=30)
+    _lose_the_next_answer(journal, monkeypatch)
+    assert journal.finish(claim, State.SENT, receipt="r-1") is True  # written by the first try, found by the retry
+    record = journal.get(entry(1).key)
+    assert record is not None
+    assert (record.state, record.receipt, record.attempts) == (State.SENT, "r-1", 1)
+    # A later holder's outcome is still not mistaken for ours.
+    journal.enqueue(entry(2))
+    (old,) = journal.claim("elsewhere:1:a", limit=1, lease_seconds=0)
+    (new,) = journal.claim("elsewhere:2:b", limit=1, lease_seconds=30)
+    assert journal.finish(new, State.SENT, receipt="r-new")
+    _lose_the_next_answer(journal, monkeypatch)
+    assert journal.finish(old, State.SENT, receipt="r-old") is False
+
+
+def test_a_release_whose_answer_was_lost_is_recognised_on_retry(journal: PostgresJournal,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    journal.enqueue(entry(1))
+    (claim,) = journal.claim("elsewhere:1:a", limit=1, lease_seconds=30)
+    _lose_the_next_answer(journal, monkeypatch)
+    assert journal.release(claim) is True
+    assert journal.pending() == 1
+    (again,) = journal.claim("elsewhere:2:b", limit=1, lease_seconds=30)
+    assert again.attempt == 2
 
 
 def _claim_loop(journal: PostgresJournal, owner: str, done: list[str], errors: list[BaseException]) -> None:
