@@ -12,12 +12,13 @@ workers need without a coordinator of our own:
 * **one shared rate**: :meth:`PostgresJournal.reserve_rate` keeps a token bucket in a row, updated under its
   row lock, so N workers together hold an account's rate instead of N times it.
 
-Connections come from a psycopg 3 pool that checks each connection before lending it. A connection cut in
-the middle of an operation (``pg_terminate_backend``, a server restart, a network failure) fails that
-transaction, which PostgreSQL rolls back; the operation is then retried on a fresh connection for up to
-``connect_timeout`` seconds (long enough for a restart). Every operation is one transaction and is safe
-to retry: enqueue is idempotent, a claim whose answer was lost only leaves rows under a lease that expires,
-and finish/release recognise their own earlier write (see :meth:`PostgresJournal.finish`).
+Connections come from a psycopg 3 pool (autocommit; operations of several statements open a transaction). A
+connection cut in the middle of an operation (``pg_terminate_backend``, a server restart, a network failure)
+fails that transaction, which PostgreSQL rolls back; the operation is then retried on a fresh connection for
+up to ``connect_timeout`` seconds (long enough for a restart). Every operation is one transaction and is safe
+to retry: enqueue is idempotent (a retry after a lost answer reports UNCHANGED for its own insert), a claim
+whose answer was lost only leaves rows under a lease that expires, and finish/release recognise their own
+earlier write (see :meth:`PostgresJournal.finish`).
 
 The schema is versioned in ``nfe_invoice_schema``; :meth:`PostgresJournal.migrate` applies the missing steps in
 one transaction under an advisory lock, so two processes migrating at once are safe (the second finds the work
