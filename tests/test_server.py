@@ -314,14 +314,23 @@ def test_a_posted_document_is_queued_sent_and_shown_with_its_receipt(service: st
 
 
 def test_the_order_id_can_come_from_the_query(service: str, sandbox: Sandbox) -> None:
-    raw, _, number = document()
+    number = next(_NUMBERS)
+    raw = authorised_sale(number, None, identity())  # type: ignore[arg-type]  # names no order: the ERP knows it
     sandbox.add_order(order_for_document(parse(raw), "QUERY-ORDER-1"))
+    without = httpx.post(f"{service}/v1/invoices", content=raw, headers={**AUTH, **XML})
+    assert without.status_code == 422 and without.json()["error"].startswith("mapping.")
     reply = httpx.post(f"{service}/v1/invoices", params={"orderId": "QUERY-ORDER-1"}, content=raw,
                        headers={**AUTH, **XML})
-    assert reply.status_code == 202 and reply.json()["order_id"] == "QUERY-ORDER-1"
-    wait_for(lambda: sandbox.receipt("QUERY-ORDER-1", number))
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["order_id"] == "QUERY-ORDER-1"
+    wait_for(lambda: sandbox.receipt("QUERY-ORDER-1", str(number)))
     bad = httpx.post(f"{service}/v1/invoices", params={"orderId": "../etc"}, content=raw, headers={**AUTH, **XML})
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.json()["error"] == "request.invalid"
+    named, order_id, _ = document(sandbox)  # names its own order: another one in the query is refused
+    other = httpx.post(f"{service}/v1/invoices", params={"orderId": "SOME-OTHER-1"}, content=named,
+                       headers={**AUTH, **XML})
+    assert other.status_code == 422 and other.json()["error"] == "pipeline.order_mismatch", other.text
+    assert order_id in other.json()["message"]
 
 
 def test_concurrent_posts_of_one_document_queue_it_once(service: str, sandbox: Sandbox) -> None:
