@@ -105,10 +105,13 @@ class FolderWatcher:
         self.preparer = Preparer(options, jobs=jobs)
         self.parallel = max(1, self.preparer.jobs) * 2
         self.runner = Runner(journal, client, options, concurrency=concurrency, lease_seconds=lease_seconds,
-                             poll_interval=poll_interval, on_result=self.on_result) if worker else None
+                             poll_interval=poll_interval, on_result=self._delivered) if worker else None
         self.taken = 0
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
+        # file as taken -> its report (None while being moved), completed when its invoice is delivered
+        self._reports: dict[str, Path | None] = {}
+        self._early: dict[str, Result] = {}  # delivered while its file was still being moved
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -232,15 +235,46 @@ class FolderWatcher:
             self._seen.pop(path.name, None)
             return
         destination = self.done if intake.accepted else self.refused
+        if intake.outcome is IntakeOutcome.QUEUED:
+            self._reports[str(path)] = None
         try:
             moved = await asyncio.to_thread(_settle_file, path, destination, intake)
         except OSError as exc:
             logger.error("%s: journaled but not moved (%s); it will be taken again", path.name, exc.strerror)
             self._seen.pop(path.name, None)
+            self._reports.pop(str(path), None)
             return
         self._seen.pop(path.name, None)
         self.taken += 1
         self.on_result(intake.result(str(moved)))
+        if str(path) in self._reports:
+            self._reports[str(path)] = moved.with_suffix(".json")
+            early = self._early.pop(str(path), None)
+            if early is not None:
+                self._delivered(early, announce=False)
+
+    def _delivered(self, result: Result, *, announce: bool = True) -> None:
+        """The worker finished an invoice: add what VTEX answered to the report of the file it came from."""
+        if result.file and result.file in self._reports:
+            report = self._reports[result.file]
+            if report is None:  # still being moved: completed right after the move
+                self._early[result.file] = result
+            else:
+                del self._reports[result.file]
+                try:
+                    _add_delivery(report, result)
+                except (OSError, ValueError) as exc:
+                    logger.warning("%s: the delivery could not be added to the report (%s)", report.name, exc)
+        if announce:
+            self.on_result(result)
+
+
+def _add_delivery(report: Path, result: Result) -> None:
+    body = json.loads(report.read_text(encoding="utf-8"))
+    body["delivery"] = result.to_dict()
+    temporary = report.with_name(f".{report.stem}.json.tmp")
+    temporary.write_text(json.dumps(body, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(temporary, report)
 
 
 def _settle_file(path: Path, folder: Path, intake: Intake) -> Path:

@@ -135,6 +135,8 @@ def test_files_there_at_start_up_are_taken_sent_and_moved_with_a_report(tmp_path
             body = report(moved)
             assert body["outcome"] == "queued" and body["file"] == f"nfe-{number}.xml"
             assert body["record"]["order_id"] == order_id and body["record"]["invoice_number"] == number
+            delivered = wait_for(lambda m=moved: report(m).get("delivery"))  # completed once VTEX answered
+            assert delivered["state"] == "sent" and delivered["receipt"] == sandbox.receipt(order_id, number)
         assert sorted(p.name for p in folder.iterdir()) == ["done", "refused"]
     with open_journal(tmp_path / "journal.db") as journal:
         records = list(journal.records())
