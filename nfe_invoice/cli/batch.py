@@ -14,7 +14,6 @@ VTEX; for enqueue: all queued), 1 some refused, 3 some could not be sent, 2 usag
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import os
 import signal
@@ -188,6 +187,8 @@ class Job:
 
 
 async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> None:
+    import asyncio  # here, not at the top: `nfe-invoice validate` starts without it
+
     from ..pipeline import Runner, prepare_all, prepare_executor
 
     options, settings, journal, client, printer, jobs = (
@@ -233,12 +234,16 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
 
 def _install_stop(runner: Any) -> None:
     """SIGTERM stops claiming; what is in flight finishes or is released (SIGINT does the same via asyncio)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     with suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGTERM, runner.stop)
 
 
 def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
     from ..pipeline import exit_status
 
     settings = resolve_settings(args).settings
@@ -317,6 +322,8 @@ def dry_run(paths: Sequence[str], options: PipelineOptions, settings: Settings, 
 
 
 def cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
     from ..pipeline import exit_status
 
     settings = resolve_settings(args).settings
@@ -336,6 +343,8 @@ def cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
     from ..pipeline import Runner
 
     settings = resolve_settings(args).settings

@@ -11,7 +11,6 @@ show that nothing is sent twice. Exit 0 when every order ends as the samples pro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -99,6 +98,8 @@ def _line(result: Result) -> str:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
     from ..journal import open_journal as open_location
     from ..pipeline import PipelineOptions
     from ..vtex.sandbox import Sandbox
