@@ -175,6 +175,9 @@ class Prepared:
     #: The items as mapping reads them, so delivery in this process can match them against the order
     #: without parsing the XML again (a delivery elsewhere, or after a crash, parses the stored XML).
     facts: tuple[ItemFacts, ...] | None = None
+    #: The payload to re-match against the order: the stored one, or for a document whose items wait for
+    #: the order, the same with stand-in items (never stored, never sent as it is).
+    template: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -303,8 +306,31 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
     )
     report_dict = report.to_dict()
     report_dict["file"] = label
-    facts = item_facts(document) if payload_text is not None else None
-    return Prepared(source=label, record=record, report=report_dict, warnings=warnings, facts=facts)
+    facts = item_facts(document)
+    template = payload_text if payload_text is not None else _template_payload(document, facts, options)
+    return Prepared(source=label, record=record, report=report_dict, warnings=warnings, facts=facts,
+                    template=template)
+
+
+def _template_payload(document: NFeDocument, facts: tuple[ItemFacts, ...], options: PipelineOptions) -> str | None:
+    """For a document whose items wait for the order (fractional quantities): its payload with stand-in items,
+    so the sending stage only matches items (:func:`remap_items`) instead of parsing the XML again.
+
+    The stand-in order sells each item's quantity as one unit; when that cannot work (one cProd with several
+    quantities), None, and the sending stage maps the whole document again.
+    """
+    lines = {}
+    for fact in facts:
+        if fact.cProd is None or fact.cProd in lines:
+            return None
+        lines[fact.cProd] = {"id": fact.cProd, "refId": fact.cProd, "quantity": 1,
+                             "unitMultiplier": str(fact.qCom or 1)}
+    try:
+        stand_in = Order.model_validate({"orderId": "template", "items": list(lines.values())})
+        mapped = build_invoice(document, order=stand_in, options=options.mapping, force=True)
+    except (MappingError, ValueError):
+        return None
+    return mapped.payload.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
 
 
 #: The options of this worker process (set once by the pool's initializer, not sent with every chunk).
@@ -652,7 +678,8 @@ class Runner:
         self._held: dict[RecordKey, Claim] = {}
         self._stopping = asyncio.Event()
         self._files: dict[RecordKey, list[str | None]] = {}  # documents waiting for their record's outcome
-        self._facts: dict[RecordKey, tuple[ItemFacts, ...]] = {}  # items of records enqueued here, for delivery
+        #: items and payload template of records enqueued here, so delivering them parses no XML
+        self._facts: dict[RecordKey, tuple[tuple[ItemFacts, ...], str]] = {}
 
     # ---------------------------------------------------------------- enqueue
 
@@ -682,8 +709,9 @@ class Runner:
             self._emit(result)
             return result
         self._files.setdefault(record.key, []).append(prepared.source)  # a duplicate file waits as well
-        if prepared.facts is not None and stored.payload_sha256 == record.payload_sha256:
-            self._facts[record.key] = prepared.facts
+        same = stored.payload_sha256 == record.payload_sha256
+        if prepared.facts is not None and prepared.template is not None and same:
+            self._facts[record.key] = (prepared.facts, prepared.template)
         return Result.of_record(stored, file=prepared.source)
 
     # ---------------------------------------------------------------- drain
@@ -744,8 +772,9 @@ class Runner:
         record = claim.record
         assert self.client is not None
         try:
-            outcome = await deliver(record.key.order_id, claim.document, record.payload, self.client, self.options,
-                                    invoice_number=record.key.invoice_number, facts=self._facts.pop(record.key, None))
+            facts, template = self._facts.pop(record.key, (None, record.payload))
+            outcome = await deliver(record.key.order_id, claim.document, template, self.client, self.options,
+                                    invoice_number=record.key.invoice_number, facts=facts)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not stop the batch: the record fails with the reason
