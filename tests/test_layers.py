@@ -110,3 +110,20 @@ def test_imports_point_down_the_layers(path: Path) -> None:
 )
 def test_the_check_catches_wrong_arrows(parts: tuple[str, ...], source: str) -> None:
     assert violations(parts, source)
+
+
+def test_starting_the_command_line_loads_nothing_only_the_vtex_half_needs() -> None:
+    """`nfe-invoice validate` runs thousands of times a day from ERP hooks: its start-up must not pay for
+    the libraries only other commands use (each command imports them inside its handler)."""
+    import subprocess
+    import sys
+
+    heavy = {"asyncio", "pydantic", "httpx", "anyio", "rich", "fastapi", "uvicorn", "psycopg", "watchfiles"}
+    code = (
+        "import sys\n"
+        "from nfe_invoice.cli import build_parser\n"
+        "build_parser().parse_args(['validate', 'x.xml'])\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

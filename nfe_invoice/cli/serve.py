@@ -10,7 +10,6 @@ handler: other commands never pay for them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -104,6 +103,8 @@ async def _serve_until_signalled(server: Any, sock: socket.socket) -> None:
             server.force_exit = True
         server.should_exit = True
 
+    import asyncio  # at run time: the other commands start without it
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -112,6 +113,8 @@ async def _serve_until_signalled(server: Any, sock: socket.socket) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
     from ..server import ServiceConfig, create_app
 
     settings = resolve_settings(args).settings

@@ -10,7 +10,6 @@ watchfiles is imported inside the handler: other commands never pay for it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 from contextlib import suppress
 from pathlib import Path
@@ -41,6 +40,8 @@ def _positive(text: str) -> float:
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio  # at run time: the other commands start without it
+
     from ..errors import NfeInvoiceError
     from ..watch import FolderWatcher
 
