@@ -34,7 +34,8 @@ from nfe_invoice.journal import (
     masked_location,
     open_journal,
 )
-from nfe_invoice.journal.sqlite import SCHEMA_VERSION, SqliteJournal, migration_steps, owner_is_dead
+from nfe_invoice.journal.base import owner_is_dead
+from nfe_invoice.journal.sqlite import SCHEMA_VERSION, SqliteJournal, migration_steps
 from nfe_invoice.testing import build_nfe, default_spec
 
 HOST = socket.gethostname()

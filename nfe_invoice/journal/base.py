@@ -21,6 +21,8 @@ invoice number, once sent, can never be corrected at VTEX.
 from __future__ import annotations
 
 import enum
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -254,3 +256,34 @@ class Journal(Protocol):
         This is how N workers together hold an account's configured rate instead of N times it."""
 
     def close(self) -> None: ...
+
+
+def owner_is_dead(owner: str, *, host: str | None = None) -> bool:
+    """True only when ``owner`` (``host:pid:nonce``) names a process on this host that no longer exists.
+
+    Anything else (another host, another format, a live or unknowable process) is False: such a lease is
+    only taken over once it expires. A process id reused by an unrelated process also reads as alive, which
+    errs on the safe side (the lease still expires). POSIX only: elsewhere ``os.kill`` would end the process.
+
+    Both backends use it so a rerun right after a kill -9 on the same machine takes its records over at once
+    instead of waiting for the lease. The host name must name one process space: containers that share a
+    journal *and* a host name (host networking) but not their process ids would see each other's workers
+    as dead; open the journal with ``recover_dead_owners=False`` there (takeover then waits for the lease to
+    expire, as across machines).
+    """
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != (host or socket.gethostname()) or os.name != "posix":
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False

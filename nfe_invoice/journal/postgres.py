@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import socket
 import time
@@ -57,6 +56,7 @@ from .base import (
     RecordKey,
     State,
     decide_enqueue,
+    owner_is_dead,
 )
 
 if TYPE_CHECKING:
@@ -185,29 +185,6 @@ def _passwords_of(url: str) -> set[str]:
     found.update(match.group(0).partition("=")[2] for match in _QUERY_PASSWORD.finditer(url))
     found.update(match.group(2).strip("'") for match in _KEYWORD_PASSWORD.finditer(url) if "://" not in url)
     return {form for secret in found if secret for form in (secret, unquote(secret))}
-
-
-def _local_owner_is_dead(owner: str, host: str) -> bool:
-    """True when ``owner`` ("host:pid:nonce", as workers name themselves) is a process of this host that is gone.
-
-    Lets a rerun right after a kill -9 on the same machine take its records over at once instead of waiting
-    for the lease to expire, as the SQLite journal does (same rule as its ``owner_is_dead``). Owners on other
-    hosts are only taken over when their lease expires: their liveness cannot be seen from here. (Machines
-    must then have distinct host names, as they normally do.)
-    """
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or os.name != "posix" or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: an existence check only
-    except ProcessLookupError:
-        return True
-    except OSError:  # it exists, under another user
-        return False
-    return False
 
 
 def _like_prefix(text: str) -> str:
@@ -474,7 +451,7 @@ class PostgresJournal:
                 "AND lease_expires > now() AND lease_owner LIKE %s",
                 (_like_prefix(self._host) + ":%",),
             ).fetchall()
-            dead = [holder for (holder,) in holders if _local_owner_is_dead(holder, self._host)]
+            dead = [holder for (holder,) in holders if owner_is_dead(holder, host=self._host)]
             recovered = [row[0] for row in conn.execute(
                 "SELECT id FROM nfe_invoice_records WHERE state = 'sending' AND (lease_expires IS NULL "
                 "OR lease_expires <= now() OR lease_owner = ANY(%s)) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -50,6 +49,7 @@ from .base import (
     RecordKey,
     State,
     decide_enqueue,
+    owner_is_dead,
 )
 
 #: The schema version this code writes; a journal with a higher one is refused (written by a newer release).
@@ -65,7 +65,6 @@ _COLUMNS = (
 )
 _KEY = "account = ? AND order_id = ? AND invoice_number = ?"
 _FENCE = f"{_KEY} AND state = 'sending' AND attempts = ? AND lease_owner = ?"
-_HOST = socket.gethostname()
 
 
 def migration_steps() -> list[tuple[int, str]]:
@@ -93,35 +92,6 @@ def statements(script: str) -> Iterator[str]:
             buffer = ""
     if buffer.strip():
         raise JournalError(f"incomplete statement in a migration: {buffer.strip()[:80]}")
-
-
-def owner_is_dead(owner: str, *, host: str = _HOST) -> bool:
-    """True only when ``owner`` (``host:pid:nonce``) names a process on this host that no longer exists.
-
-    Anything else (another host, another format, a live or unknowable process) is False: such a lease is
-    only taken over once it expires. A process id reused by an unrelated process also reads as alive, which
-    errs on the safe side (the lease still expires). POSIX only: elsewhere ``os.kill`` would end the process.
-
-    The host name must name one process space: containers that share a journal file *and* a host name (host
-    networking) but not their process ids would see each other's workers as dead; open the journal with
-    ``recover_dead_owners=False`` there (takeover then waits for the lease to expire, as across machines).
-    """
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or os.name != "posix":
-        return False
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return False
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: existence check only
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists, under another user
-        return False
-    return False
 
 
 def _moment(seconds: float | None) -> datetime | None:
