@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
 import uuid
@@ -60,6 +61,8 @@ from .vtex.models import InvoicePayload, Order
 from .vtex.order_id import OrderIdRule, check_order_id, find_order_id
 from .vtex.policy import Credentials, RetryPolicy, Timeouts, TokenBucket
 from .vtex.reconcile import Decision, reconcile
+
+logger = logging.getLogger("nfe_invoice.pipeline")
 
 #: Codes of refusals decided by the pipeline itself (mapping and reconciliation carry their own).
 REFUSAL_CODES: Final = {
@@ -767,6 +770,17 @@ class Runner:
                     self.journal.release(claim)
             self._held.clear()
         return self.tally
+
+    async def keep_running(self, *, pause: float = 1.0) -> None:
+        """The worker inside a long-running hook (serve, watch): deliver until :meth:`stop`; a journal outage
+        pauses it for ``pause`` seconds and it carries on, it never ends the service."""
+        while not self._stopping.is_set():
+            try:
+                await self.run(drain=False)
+                return
+            except NfeInvoiceError as exc:
+                logger.error("worker paused for %g s: %s", pause, exc)
+                await asyncio.sleep(pause)
 
     async def _deliver(self, claim: Claim) -> None:
         record = claim.record

@@ -234,17 +234,6 @@ class Service:
     def delivered(self) -> Tally:
         return self.runner.tally if self.runner is not None else Tally()
 
-    async def work(self) -> None:
-        """The worker inside: drain the journal until stopped; a journal outage pauses it, never ends it."""
-        assert self.runner is not None
-        while True:
-            try:
-                await self.runner.run(drain=False)
-                return
-            except NfeInvoiceError as exc:
-                logger.error("worker paused for 1 s: %s", exc)
-                await asyncio.sleep(1.0)
-
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         self.preparer.start()
@@ -253,7 +242,7 @@ class Service:
             self.runner = Runner(self.journal, self.client, self.config.options,
                                  concurrency=self.config.concurrency, lease_seconds=self.config.lease_seconds,
                                  poll_interval=self.config.poll_interval, on_result=_log_result)
-            task = asyncio.create_task(self.work())
+            task = asyncio.create_task(self.runner.keep_running())
         try:
             yield
         finally:

@@ -132,7 +132,7 @@ class FolderWatcher:
         await asyncio.to_thread(self.preparer.start)
         tasks = [asyncio.create_task(self._doorbell(), name="watchfiles")]
         if self.runner is not None:
-            tasks.append(asyncio.create_task(self._work(), name="worker"))
+            tasks.append(asyncio.create_task(self.runner.keep_running(), name="worker"))
         try:
             while not self._stopping.is_set():
                 ready = self._list()
@@ -166,15 +166,6 @@ class FolderWatcher:
             logger.warning("watchfiles stopped (%s: %s); listing the folder every %g s instead",
                            type(exc).__name__, exc, self.rescan)
 
-    async def _work(self) -> None:
-        assert self.runner is not None
-        while not self._stopping.is_set():
-            try:
-                await self.runner.run(drain=False)
-                return
-            except NfeInvoiceError as exc:
-                logger.error("worker paused for 1 s: %s", exc)
-                await asyncio.sleep(1.0)
 
     def _list(self) -> list[Path]:
         """List the folder: remember new or changed candidates, and return those that have settled."""
