@@ -75,6 +75,9 @@ class Resolved:
 
 
 _FIELDS: Final = {f.name: f for f in fields(Settings)}
+#: Settings where 0 would mean "never" or "nothing at all": refused rather than obeyed.
+_POSITIVE: Final = frozenset({"concurrency", "max_attempts", "lease", "connect_timeout", "read_timeout",
+                              "retry_deadline"})
 _DEFAULTS: Final = Settings()
 
 
@@ -91,15 +94,18 @@ def _convert(key: str, value: object, origin: str) -> object:
                 return False
             raise ConfigurationError(f"{key} ({origin}): {value!r} is not true or false")
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
             raise ConfigurationError(f"{key} ({origin}): {value!r} is not a {kind.__name__}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if value is not None and not isinstance(value, kind):
         raise ConfigurationError(f"{key} ({origin}): expected a {kind.__name__}, got {value!r}")
-    if kind in (int, float) and isinstance(value, int | float) and value < 0:
-        raise ConfigurationError(f"{key} ({origin}): must not be negative")
+    if kind in (int, float) and isinstance(value, int | float):
+        if value < 0:
+            raise ConfigurationError(f"{key} ({origin}): must not be negative")
+        if value == 0 and key in _POSITIVE:
+            raise ConfigurationError(f"{key} ({origin}): must be greater than 0")
     return value
 
 

@@ -106,3 +106,16 @@ def test_every_vtex_command_reads_the_configuration_file(tmp_path: Path) -> None
     assert (connection.account, connection.rate) == ("from-file", 2.5)
     explicit = resolve_connection(parser.parse_args(["--config", str(config), "--account", "opt"]), environ={})
     assert explicit.account == "opt"
+
+
+@pytest.mark.parametrize("key", ["concurrency", "max_attempts", "lease", "read_timeout"])
+def test_zero_is_refused_where_it_would_mean_never(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigurationError, match="greater than 0"):
+        resolve({key: 0}, config_file=write(tmp_path, ""), environ={})
+
+
+def test_numbers_from_the_environment_are_checked_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="greater than 0"):
+        resolve({}, config_file=write(tmp_path, ""), environ={"NFE_INVOICE_CONCURRENCY": "0"})
+    with pytest.raises(ConfigurationError, match="negative"):
+        resolve({}, config_file=write(tmp_path, ""), environ={"NFE_INVOICE_RATE": "-5"})

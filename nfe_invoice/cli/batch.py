@@ -125,7 +125,8 @@ def summary_table(counts: dict[str, int]) -> str:
     with open(os.devnull, "w", encoding="utf-8") as sink:
         console = Console(width=60, no_color=True, record=True, file=sink)
         console.print(table)
-    return str(console.export_text())
+    text = str(console.export_text())
+    return text if text.endswith("\n") else text + "\n"
 
 
 # ---------------------------------------------------------------------------------------- set-up

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import TextIO
 
 from .common import EXIT_NOT_OK, EXIT_OK, EXIT_UNREACHABLE, CommandFailed, Subcommands, UsageError
@@ -21,6 +22,8 @@ def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
     from ..journal import State
     from ..pipeline import PipelineOptions, Result, client_for, deliver_sync, prepare
 
+    if not os.path.isfile(args.file):
+        raise UsageError(f"no such file: {args.file}")
     settings = resolve_settings(args).settings
     try:
         options = PipelineOptions.from_settings(
