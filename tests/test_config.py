@@ -119,3 +119,21 @@ def test_numbers_from_the_environment_are_checked_too(tmp_path: Path) -> None:
         resolve({}, config_file=write(tmp_path, ""), environ={"NFE_INVOICE_CONCURRENCY": "0"})
     with pytest.raises(ConfigurationError, match="negative"):
         resolve({}, config_file=write(tmp_path, ""), environ={"NFE_INVOICE_RATE": "-5"})
+
+
+def test_the_config_command_shows_options_and_hides_secrets(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VTEX_APP_KEY": "vtexappkey-SECRET", "VTEX_APP_TOKEN": "TOKENSECRET",
+           "NFE_INVOICE_JOURNAL": "postgresql://nfe:pw-SECRET@db/nfe"}
+    done = subprocess.run([sys.executable, "-m", "nfe_invoice.cli", "config", "--account", "loja", "--format", "json"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "SECRET" not in done.stdout
+    settings = json.loads(done.stdout)["settings"]
+    assert settings["account"] == {"value": "loja", "from": "--account"}
+    assert settings["journal"]["from"] == "$NFE_INVOICE_JOURNAL"
+    assert settings["app_token"]["value"] == "set (hidden)"

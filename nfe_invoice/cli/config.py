@@ -7,6 +7,7 @@ import json
 from typing import TextIO
 
 from .common import EXIT_OK, Subcommands
+from .connection import add_connection_options
 from .options import add_config_option, add_journal_option, resolve_settings
 
 
@@ -31,5 +32,6 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     config = commands.add_parser("config", help="print the effective configuration (secrets masked)")
     add_config_option(config)
     add_journal_option(config)
+    add_connection_options(config)
     config.add_argument("--format", choices=("text", "json"), default="text")
     config.set_defaults(handler=cmd_config)
