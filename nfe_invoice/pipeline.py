@@ -794,14 +794,22 @@ class Runner:
         except Exception as exc:  # a bug must not stop the batch: the record fails with the reason
             outcome = Outcome(State.FAILED, reason=f"internal error while sending ({type(exc).__name__}: {exc})",
                               code="internal.error")
-        written = self.journal.finish(
-            claim,
-            outcome.state,
-            receipt=outcome.receipt,
-            reason=outcome.reason,
-            decision=outcome.decision,
-            sent_payload=outcome.sent_payload,
-        )
+        try:
+            written = self.journal.finish(
+                claim,
+                outcome.state,
+                receipt=outcome.receipt,
+                reason=outcome.reason,
+                decision=outcome.decision,
+                sent_payload=outcome.sent_payload,
+            )
+        except NfeInvoiceError as exc:
+            # The journal is out of reach: stop renewing the lease, so the record is taken again once it
+            # expires, its order checked first (an invoice that did land becomes delivered-already).
+            logger.error("the outcome of invoice %s of order %s (%s) could not be recorded: %s",
+                         record.key.invoice_number, record.key.order_id, outcome.state.value, exc)
+            self._held.pop(record.key, None)
+            return
         self._held.pop(record.key, None)
         if not written:  # fenced out: a newer holder owns the record and will report it
             return

@@ -114,3 +114,29 @@ def test_the_account_rate_is_shared_by_all_workers(tmp_path: Path, sandbox: Sand
     # buckets would take about a third of that.
     burst = rate
     assert elapsed >= 0.8 * (requests - burst) / rate, f"{requests} requests in {elapsed:.1f} s"
+
+
+def test_a_worker_whose_database_stays_down_exits_3_with_one_line(tmp_path: Path, sandbox: Sandbox) -> None:
+    """PostgreSQL gone for good mid-run: the worker stops with exit 3 and a one-line reason, no traceback,
+    no password; once the server is back, a worker delivers everything (nothing was lost)."""
+    server = server_or_skip()
+    url = server.create_database()
+    documents = corpus(tmp_path / "erp", sandbox, 40)
+    assert run_cli("enqueue", str(tmp_path / "erp"), "--journal", url).returncode == 0
+    running = worker(url, sandbox, "--rate", "10", "--concurrency", "2")
+    try:
+        deadline = time.monotonic() + 30
+        while sum(sandbox.invoice_posts().values()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.halt()
+        _, err = running.communicate(timeout=120)
+    finally:
+        server.resume()
+    assert running.returncode == 3, err
+    assert "Traceback" not in err and "journal" in err
+    assert server.url().split("@")[0].split(":")[-1] not in err  # the password
+    rerun = worker(url, sandbox, "--lease", "1")
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    for document in documents:
+        assert [p["invoiceNumber"] for p in packages(sandbox, document.order_id)] == [document.invoice_number]

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .. import __version__
+from ..errors import ConfigurationError, JournalError, VtexError
 from . import batch, codes, demo, payload, sandbox, status, submit, track, validate
 from . import config as config_command
 from . import journal as journal_command
 from . import serve as serve_command
 from . import watch as watch_command
 from .codes import codes_markdown
-from .common import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
+from .common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CommandFailed, UsageError
 
 #: Every command module, in the order ``--help`` lists them.
 COMMANDS = (validate, payload, submit, batch, status, journal_command, track, sandbox, config_command, codes, demo,
@@ -53,6 +54,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
+    except (JournalError, VtexError) as exc:  # out of reach mid-run: one line, and a later run resumes
+        sys.stderr.write(f"nfe-invoice: [{exc.code}] {exc.message}\n")
+        return EXIT_UNREACHABLE
+    except ConfigurationError as exc:
+        sys.stderr.write(f"nfe-invoice: error: {exc.message}\n")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("nfe-invoice: interrupted\n")
         return 130
