@@ -680,6 +680,7 @@ class Runner:
         self.tally = Tally()
         self._held: dict[RecordKey, Claim] = {}
         self._stopping = asyncio.Event()
+        self._journal_error: JournalError | None = None  # set when the journal goes out of reach mid-run
         self._files: dict[RecordKey, list[str | None]] = {}  # documents waiting for their record's outcome
         #: items and payload template of records enqueued here, so delivering them parses no XML
         self._facts: dict[RecordKey, tuple[tuple[ItemFacts, ...], str]] = {}
@@ -732,16 +733,22 @@ class Runner:
         if self.client is None:
             raise ConfigurationError("delivering needs a VTEX client (an account or a base URL)")
         tasks: set[asyncio.Task[None]] = set()
+        self._journal_error = None
         renewer = asyncio.create_task(self._renew_leases())
         try:
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and self._journal_error is None:
                 # Claim in batches (half the slots free, or none busy): one journal transaction feeds several
                 # deliveries instead of one per finished invoice.
                 free = self.concurrency - len(tasks)
                 wanted = free if (free * 2 >= self.concurrency or not tasks) else 0
-                claims = (
-                    self.journal.claim(self.owner, limit=wanted, lease_seconds=self.lease_seconds) if wanted else []
-                )
+                try:
+                    claims = (
+                        self.journal.claim(self.owner, limit=wanted, lease_seconds=self.lease_seconds)
+                        if wanted else []
+                    )
+                except JournalError as exc:
+                    self._journal_error = exc
+                    break
                 for claim in claims:
                     self._held[claim.record.key] = claim
                     task = asyncio.create_task(self._deliver(claim))
@@ -750,8 +757,13 @@ class Runner:
                 if claims:
                     await asyncio.sleep(0)
                     continue
-                if drain and not tasks and (feeding is None or feeding.is_set()) and self.journal.pending() == 0:
-                    break
+                if drain and not tasks and (feeding is None or feeding.is_set()):
+                    try:
+                        if self.journal.pending() == 0:
+                            break
+                    except JournalError as exc:
+                        self._journal_error = exc
+                        break
                 waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.sleep(self.poll_interval))]
                 if tasks:
                     waiters.extend(tasks)
@@ -765,10 +777,13 @@ class Runner:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            for claim in list(self._held.values()):  # interrupted: give back what was not finished
-                with contextlib.suppress(NfeInvoiceError):
-                    self.journal.release(claim)
-            self._held.clear()
+            if self._journal_error is None:
+                for claim in list(self._held.values()):  # interrupted: give back what was not finished
+                    with contextlib.suppress(NfeInvoiceError):
+                        self.journal.release(claim)
+            self._held.clear()  # with the journal out of reach, the leases expire on their own
+        if self._journal_error is not None:
+            raise self._journal_error
         return self.tally
 
     async def keep_running(self, *, pause: float = 1.0) -> None:
@@ -794,6 +809,9 @@ class Runner:
         except Exception as exc:  # a bug must not stop the batch: the record fails with the reason
             outcome = Outcome(State.FAILED, reason=f"internal error while sending ({type(exc).__name__}: {exc})",
                               code="internal.error")
+        if self._journal_error is not None:  # the journal is out of reach: leave the record to its lease
+            self._held.pop(record.key, None)
+            return
         try:
             written = self.journal.finish(
                 claim,
@@ -809,6 +827,8 @@ class Runner:
             logger.error("the outcome of invoice %s of order %s (%s) could not be recorded: %s",
                          record.key.invoice_number, record.key.order_id, outcome.state.value, exc)
             self._held.pop(record.key, None)
+            if isinstance(exc, JournalError):
+                self._journal_error = exc  # stop claiming; run() ends with it
             return
         self._held.pop(record.key, None)
         if not written:  # fenced out: a newer holder owns the record and will report it
@@ -826,11 +846,14 @@ class Runner:
         while True:
             await asyncio.sleep(interval)
             for key, claim in list(self._held.items()):
+                if self._journal_error is not None:
+                    return
                 try:
                     if not self.journal.renew(claim, self.lease_seconds):
                         self._held.pop(key, None)
-                except (JournalError, NfeInvoiceError):
-                    continue
+                except JournalError as exc:
+                    self._journal_error = exc  # out of reach: run() stops claiming and ends with it
+                    return
 
     def _emit(self, result: Result) -> None:
         self.tally.add(result.state)

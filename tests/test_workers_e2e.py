@@ -135,7 +135,7 @@ def test_a_worker_whose_database_stays_down_exits_3_with_one_line(tmp_path: Path
     assert running.returncode == 3, err
     assert "Traceback" not in err and "journal" in err
     assert server.url().split("@")[0].split(":")[-1] not in err  # the password
-    rerun = worker(url, sandbox, "--lease", "1")
+    rerun = worker(url, sandbox, "--lease", "1", "--rate", "1000")
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     for document in documents:

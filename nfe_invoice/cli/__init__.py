@@ -7,6 +7,7 @@ and sets ``handler(args, out) -> exit status``. Exit statuses are listed in :mod
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    # Libraries' own warnings (psycopg's pool retrying a lost server) would otherwise reach stderr through
+    # logging's last resort, multi-line, beside our one-line reason; `serve --log-level` still shows them.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     parser = build_parser()
     args = parser.parse_args(argv)
     stream = out or sys.stdout
