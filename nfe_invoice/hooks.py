@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from . import schema
 from .journal import EnqueueOutcome, Journal, Record, State
-from .pipeline import CONFLICT, PipelineOptions, Prepared, Result, prepare
+from .pipeline import CONFLICT, PipelineOptions, Prepared, Result, conflict_reason, error_findings, prepare
 from .validate import validate_full
 
 #: Codes of intake answers decided here (pipeline and mapping refusals carry their own).
@@ -87,23 +87,13 @@ class Intake:
         }
 
 
-def conflict_reason(record: Record) -> str:
-    """Why a different payload for an invoice number already at VTEX is not taken (the same words as batch)."""
-    return (f"invoice {record.key.invoice_number} of order {record.key.order_id} was already sent to VTEX "
-            f"({record.state.value}) with a different payload; an invoice number can never be corrected once sent")
-
-
-def _error_findings(findings: Any) -> tuple[Mapping[str, Any], ...]:
-    return tuple(f for f in findings or () if f.get("severity") == "error")
-
-
 def decide(prepared: Prepared, journal: Journal, *, force: bool = False) -> Intake:
     """Store a prepared document in the journal and say what happened (call it where the journal lives)."""
     entry = prepared.record
     report = prepared.report
     if entry is None:  # not even keyable (unreadable XML, a file that vanished): nothing to store
         return Intake(IntakeOutcome.REFUSED, None, code=prepared.code, reason=prepared.reason,
-                      findings=_error_findings((report or {}).get("findings")), report=report)
+                      findings=error_findings((report or {}).get("findings")), report=report)
     stored = journal.enqueue(entry, force=force)
     record = stored.record
     if stored.outcome is EnqueueOutcome.CONFLICT:
@@ -112,7 +102,7 @@ def decide(prepared: Prepared, journal: Journal, *, force: bool = False) -> Inta
     if record.state is State.REFUSED:
         code = prepared.code or _code_of(record.reason)  # refused again or before: refused all the same
         return Intake(IntakeOutcome.REFUSED, record, code=code, reason=prepared.reason or record.reason,
-                      findings=_error_findings(record.findings), report=report)
+                      findings=error_findings(record.findings), report=report)
     outcome = IntakeOutcome.DUPLICATE if stored.outcome is EnqueueOutcome.UNCHANGED else IntakeOutcome.QUEUED
     return Intake(outcome, record, report=report, warnings=prepared.warnings)
 

@@ -136,7 +136,7 @@ def account_name(settings: Settings) -> str:
     return "unconfigured"
 
 
-def _client_settings(settings: Settings) -> dict[str, Any]:
+def _client_settings(settings: Settings, environ: Mapping[str, str] | None) -> dict[str, Any]:
     """What both clients take from the configuration (credentials from the variables it names)."""
     if not (settings.account or settings.base_url):
         raise ConfigurationError("VTEX: give --account (and --environment) or --base-url, or set them in "
@@ -145,21 +145,26 @@ def _client_settings(settings: Settings) -> dict[str, Any]:
         "account": settings.account,
         "environment": settings.environment,
         "base_url": settings.base_url,
-        "credentials": Credentials.from_env(settings.app_key_env, settings.app_token_env),
+        "credentials": Credentials.from_env(settings.app_key_env, settings.app_token_env, environ=environ),
         "timeouts": Timeouts(connect=settings.connect_timeout, read=settings.read_timeout),
         "retry": RetryPolicy(max_attempts=settings.max_attempts, deadline=settings.retry_deadline),
     }
 
 
-def client_for(settings: Settings, *, rate_limiter: Any = None) -> VtexClient:
-    """The sync client the configuration describes (``submit``, ``track``); ConfigurationError if it cannot."""
-    return VtexClient(**_client_settings(settings), rate_limiter=rate_limiter, rate=settings.rate or None)
+def client_for(
+    settings: Settings, *, rate_limiter: Any = None, environ: Mapping[str, str] | None = None
+) -> VtexClient:
+    """The sync client the configuration describes (``submit``, ``track``); ConfigurationError if it cannot.
+    Credentials come from the variables the settings name, in ``environ`` (default: the process's)."""
+    return VtexClient(**_client_settings(settings, environ), rate_limiter=rate_limiter, rate=settings.rate or None)
 
 
-def async_client_for(settings: Settings, *, rate_limiter: Any = None) -> AsyncVtexClient:
+def async_client_for(
+    settings: Settings, *, rate_limiter: Any = None, environ: Mapping[str, str] | None = None
+) -> AsyncVtexClient:
     """The async client for ``batch``, ``worker`` and the hooks, ``concurrency`` requests in flight at most."""
-    return AsyncVtexClient(**_client_settings(settings), rate_limiter=rate_limiter, rate=settings.rate or None,
-                           max_concurrency=max(1, settings.concurrency))
+    return AsyncVtexClient(**_client_settings(settings, environ), rate_limiter=rate_limiter,
+                           rate=settings.rate or None, max_concurrency=max(1, settings.concurrency))
 
 
 # ------------------------------------------------------------------------------------ stage 1: prepare
@@ -185,6 +190,13 @@ class Prepared:
     @property
     def refused(self) -> bool:
         return self.record is None or self.record.state is State.REFUSED
+
+    def refusal(self) -> Result:
+        """This refused document as a result line (its error findings, the refusal's code and reason)."""
+        record, report = self.record, self.report or {}
+        return Result(self.source, report.get("access_key"), record.key.order_id or None if record else None,
+                      record.key.invoice_number if record else None, State.REFUSED.value, reason=self.reason,
+                      code=self.code, findings=error_findings(report.get("findings")))
 
 
 def _sha256(data: bytes) -> str:
@@ -555,7 +567,7 @@ class Result:
 
     @classmethod
     def of_record(cls, record: Record, *, file: str | None = None) -> Result:
-        errors = tuple(f for f in record.findings if f.get("severity") == "error")
+        errors = error_findings(record.findings)
         return cls(
             file=file if file is not None else record.source,
             access_key=record.access_key or None,
@@ -613,10 +625,6 @@ class JournalRateLimiter:
         self._burst = burst if burst is not None else max(1, int(rate))
         self._left = 0  # requests left in the block this process holds
         self._local = TokenBucket(rate, self._burst) if rate > 0 else None
-
-    @property
-    def block(self) -> int:
-        return self._block
 
     def reserve(self) -> float:
         if self._rate <= 0 or self._local is None:
@@ -691,17 +699,13 @@ class Runner:
         """Store one prepared document; refusals and no-ops are reported at once, queued ones when final."""
         record = prepared.record
         if record is None:
-            result = Result(prepared.source, (prepared.report or {}).get("access_key"), None, None,
-                            State.REFUSED.value, reason=prepared.reason, code=prepared.code,
-                            findings=_errors_of(prepared.report))
+            result = prepared.refusal()
             self._emit(result)
             return result
         outcome = self.journal.enqueue(record, force=self.options.force)
         stored = outcome.record
         if outcome.outcome is EnqueueOutcome.CONFLICT:
-            reason = (f"invoice {record.key.invoice_number} of order {record.key.order_id} was already sent to VTEX "
-                      f"({stored.state.value}) with a different payload; an invoice number can never be corrected "
-                      "once sent (use --force to send the new payload anyway)")
+            reason = f"{conflict_reason(stored)} (use --force to send the new payload anyway)"
             result = Result(prepared.source, record.access_key or None, record.key.order_id, record.key.invoice_number,
                             CONFLICT, reason=reason, code="pipeline.conflict")
             self._emit(result)
@@ -859,11 +863,6 @@ class Runner:
         self.tally.add(result.state)
         self.on_result(result)
 
-    @property
-    def backlog(self) -> int:
-        """Documents enqueued here whose outcome is not known yet (the feeder waits when it grows)."""
-        return len(self._files)
-
     def unreported(self) -> list[RecordKey]:
         """Records this runner enqueued whose outcome another process (or an earlier run) will decide."""
         return list(self._files)
@@ -882,10 +881,15 @@ class Runner:
 _DONE: Final = frozenset({State.SENT, State.DELIVERED_ALREADY})
 
 
-def _errors_of(report: Mapping[str, Any] | None) -> tuple[Mapping[str, Any], ...]:
-    if not report:
-        return ()
-    return tuple(f for f in report.get("findings", ()) if f.get("severity") == "error")
+def error_findings(findings: Iterable[Mapping[str, Any]] | None) -> tuple[Mapping[str, Any], ...]:
+    """The error findings among ``findings`` (what a refusal shows; warnings and info stay in the journal)."""
+    return tuple(f for f in findings or () if f.get("severity") == "error")
+
+
+def conflict_reason(record: Record) -> str:
+    """Why a different payload for an invoice number VTEX already holds is not taken (every entry point)."""
+    return (f"invoice {record.key.invoice_number} of order {record.key.order_id} was already sent to VTEX "
+            f"({record.state.value}) with a different payload; an invoice number can never be corrected once sent")
 
 
 def dumps(result: Result) -> str:

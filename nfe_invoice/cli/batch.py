@@ -53,7 +53,6 @@ class Printer:
     def __init__(self, fmt: str, out: TextIO, *, total: int | None = None, err: TextIO | None = None) -> None:
         self.fmt = fmt
         self.out = out
-        self.states: list[str] = []
         self.counts: dict[str, int] = {}
         self._progress: Any = None
         self._task: Any = None
@@ -73,13 +72,12 @@ class Printer:
     def emit(self, result: Result) -> None:
         from ..pipeline import dumps
 
-        self.states.append(result.state)
         self.counts[result.state] = self.counts.get(result.state, 0) + 1
         if self.fmt == "json":
             self.out.write(dumps(result) + "\n")
             self.out.flush()
         else:
-            self.out.write(_text_line(result) + "\n")
+            self.out.write(result_text(result) + "\n")
         if self._progress is not None:
             summary = "  ".join(f"{state} {count}" for state, count in sorted(self.counts.items()))
             self._progress.update(self._task, advance=1, summary=summary)
@@ -96,18 +94,21 @@ class Printer:
             self._progress.update(self._task, total=total)
 
 
-def _text_line(result: Result) -> str:
+def result_text(result: Result, *, name: str | None = None) -> str:
+    """One document's outcome for people: state, file, order and invoice, receipt, then why (reason,
+    findings, the reconciliation's notes such as a partial invoice, mapping warnings), indented."""
     where = f"order {result.order_id or '?'} invoice {result.invoice_number or '?'}"
-    line = f"{result.state.upper():<18} {result.file or result.access_key or ''}  {where}"
+    line = f"{result.state.upper():<18} {name or result.file or result.access_key or ''}  {where}"
     if result.receipt:
         line += f"  receipt {result.receipt}"
-    if result.reason:
+    if result.reason and result.state != "sent":
         line += f"\n    {result.reason}"
     for finding in result.findings[:5]:
         sefaz = f"/{finding.get('sefaz')}" if finding.get("sefaz") else ""
         line += f"\n    [{finding.get('code')}{sefaz}] {finding.get('message')}"
-    for warning in result.warnings:
-        line += f"\n    warning: {warning}"
+    notes = (result.decision or {}).get("warnings", ())
+    for warning in (*notes, *result.warnings):
+        line += f"\n    note: {warning}"
     return line
 
 
@@ -264,7 +265,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         printer.close()
         journal.close()
-    return exit_status(printer.states)
+    return exit_status(printer.counts)
 
 
 async def _run_with_client(job: Job, paths: Sequence[str]) -> None:
@@ -289,12 +290,7 @@ def dry_run(paths: Sequence[str], options: PipelineOptions, settings: Settings, 
         for prepared in prepare_all(paths, options, executor):
             record = prepared.record
             if prepared.refused or record is None:
-                printer.emit(Result(prepared.source, (prepared.report or {}).get("access_key"),
-                                    record.key.order_id if record else None,
-                                    record.key.invoice_number if record else None, "refused",
-                                    reason=prepared.reason, code=prepared.code,
-                                    findings=tuple(f for f in (prepared.report or {}).get("findings", ())
-                                                   if f.get("severity") == "error")))
+                printer.emit(prepared.refusal())
                 continue
             state, reason, code, decision = WOULD_SEND, None, None, None
             if client is not None:
@@ -319,7 +315,7 @@ def dry_run(paths: Sequence[str], options: PipelineOptions, settings: Settings, 
         if client is not None:
             client.close()
         printer.close()
-    return exit_status(printer.states)
+    return exit_status(printer.counts)
 
 
 # ----------------------------------------------------------------------------------------- enqueue
@@ -340,7 +336,7 @@ def cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         printer.close()
         journal.close()
-    return exit_status(printer.states)
+    return exit_status(printer.counts)
 
 
 # ------------------------------------------------------------------------------------------ worker

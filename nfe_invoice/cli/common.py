@@ -68,6 +68,29 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     return files
 
 
+def positive_float(text: str, *, below: float = float("inf")) -> float:
+    """An argparse type: a number greater than 0 (and less than ``below``), or a one-line usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < below:
+        bound = "" if below == float("inf") else f" and less than {below:g}"
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number greater than 0{bound}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def finding_line(finding: dict[str, Any]) -> str:
     """One finding for people: severity, code (with the SEFAZ code) and message, then where."""
     code = finding["code"] + (f"/{finding['sefaz']}" if finding.get("sefaz") else "")

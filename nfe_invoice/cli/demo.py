@@ -81,20 +81,9 @@ async def _run(paths: list[Path], journal: Journal, sandbox: Sandbox, options: P
 
 
 def _line(result: Result) -> str:
-    name = Path(result.file).name if result.file else result.access_key or "?"
-    text = f"  {result.state.upper():<18} {name}"
-    if result.receipt:
-        text += f"\n      invoice {result.invoice_number} of order {result.order_id}, receipt {result.receipt}"
-    decision = result.decision or {}
-    for warning in decision.get("warnings", ()) if isinstance(decision, dict) else ():
-        text += f"\n      note: {warning}"
-    if result.reason and result.state != "sent":
-        text += f"\n      {result.reason}"
-    for finding in result.findings:
-        sefaz = f"/{finding.get('sefaz')}" if finding.get("sefaz") else ""
-        severity = str(finding.get("severity", "")).upper()
-        text += f"\n      {severity} [{finding.get('code')}{sefaz}] {finding.get('message')}"
-    return text
+    from .batch import result_text
+
+    return "  " + result_text(result, name=Path(result.file).name if result.file else None).replace("\n", "\n  ")
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:

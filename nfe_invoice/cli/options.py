@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, TextIO
 
-from .common import UsageError, expand_paths
+from .common import UsageError, expand_paths, positive_float, positive_int
 
 if TYPE_CHECKING:
     from ..config import Resolved, Settings
@@ -66,9 +66,9 @@ def add_mapping_options(parser: argparse.ArgumentParser, *, order_id_rule: bool 
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=int, metavar="N", default=None,
+    parser.add_argument("--concurrency", type=positive_int, metavar="N", default=None,
                         help="invoices in flight at once (default 8)")
-    parser.add_argument("--lease", type=float, metavar="SECONDS", default=None,
+    parser.add_argument("--lease", type=positive_float, metavar="SECONDS", default=None,
                         help="how long a claimed record is held before another worker may take it over "
                         "(renewed while it is worked on; default 60)")
 
@@ -90,14 +90,14 @@ def output_format(args: argparse.Namespace, out: TextIO) -> str:
     return "text" if out.isatty() else "json"
 
 
-def resolve_settings(args: argparse.Namespace) -> Resolved:
+def resolve_settings(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> Resolved:
     """Options over environment over ``nfe-invoice.toml`` over defaults; a bad setting is a usage error."""
     from ..config import resolve
     from ..errors import ConfigurationError
 
     given = {name: getattr(args, name) for name in SETTING_OPTIONS if hasattr(args, name)}
     try:
-        return resolve(given, config_file=getattr(args, "config", None))
+        return resolve(given, config_file=getattr(args, "config", None), environ=environ)
     except ConfigurationError as exc:
         raise UsageError(f"configuration: {exc.message}") from None
 

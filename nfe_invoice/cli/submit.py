@@ -9,7 +9,6 @@ runs every day, use ``batch`` (it remembers what was sent). Exit status: 0 sent 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import TextIO
 
@@ -20,7 +19,7 @@ from .options import add_config_option, add_mapping_options, resolve_settings, v
 def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
     from ..errors import ConfigurationError
     from ..journal import State
-    from ..pipeline import PipelineOptions, Result, client_for, deliver_sync, prepare
+    from ..pipeline import PipelineOptions, Result, client_for, deliver_sync, dumps, prepare
 
     if not os.path.isfile(args.file):
         raise UsageError(f"no such file: {args.file}")
@@ -35,11 +34,7 @@ def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
     prepared = prepare(args.file, options)
     record = prepared.record
     if prepared.refused or record is None:
-        errors = tuple(f for f in (prepared.report or {}).get("findings", ()) if f.get("severity") == "error")
-        result = Result(args.file, (prepared.report or {}).get("access_key"), record.key.order_id if record else None,
-                        record.key.invoice_number if record else None, State.REFUSED.value,
-                        reason=prepared.reason, code=prepared.code, findings=errors)
-        out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        out.write(dumps(prepared.refusal()) + "\n")
         raise CommandFailed(f"refused: [{prepared.code}] {prepared.reason}", EXIT_NOT_OK)
     with client:
         outcome = deliver_sync(record.key.order_id, record.document, record.payload, client, options,
@@ -47,7 +42,7 @@ def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
     result = Result(args.file, record.access_key, record.key.order_id, record.key.invoice_number, outcome.state.value,
                     receipt=outcome.receipt, reason=outcome.reason, code=outcome.code, decision=outcome.decision,
                     warnings=prepared.warnings)
-    out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    out.write(dumps(result) + "\n")
     if outcome.state in (State.SENT, State.DELIVERED_ALREADY):
         return EXIT_OK
     if outcome.state is State.REFUSED:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .batch import Printer, async_client, open_journal, pipeline_options
-from .common import EXIT_OK, CommandFailed, Subcommands, UsageError
+from .common import EXIT_OK, EXIT_UNREACHABLE, CommandFailed, Subcommands, UsageError, positive_float
 from .connection import add_connection_options
 from .options import (
     add_config_option,
@@ -29,14 +29,8 @@ from .options import (
 )
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
-    return value
+def _seconds(text: str) -> float:
+    return positive_float(text, below=3600)
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
@@ -73,7 +67,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         try:
             asyncio.run(run())
         except NfeInvoiceError as exc:
-            raise CommandFailed(f"watch: {exc}", 3) from None
+            raise CommandFailed(f"watch: {exc}", EXIT_UNREACHABLE) from None
     finally:
         printer.close()
         journal.close()
@@ -85,9 +79,9 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     watch.add_argument("folder", metavar="DIR", help="the ERP's export folder (done/ and refused/ are made in it)")
     watch.add_argument("--no-worker", action="store_true",
                        help="only queue: separate `nfe-invoice worker` processes send (a PostgreSQL journal)")
-    watch.add_argument("--settle", type=_positive, default=1.0, metavar="SECONDS",
+    watch.add_argument("--settle", type=_seconds, default=1.0, metavar="SECONDS",
                        help="a file is taken once unchanged for this long (default 1)")
-    watch.add_argument("--rescan", type=_positive, default=5.0, metavar="SECONDS",
+    watch.add_argument("--rescan", type=_seconds, default=5.0, metavar="SECONDS",
                        help="list the folder at least this often, events or not (default 5)")
     watch.add_argument("--poll", action="store_true",
                        help="poll instead of file-system notifications (network shares: SMB, NFS)")
