@@ -14,7 +14,6 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import JournalError
 from .base import (
     DELIVERED_STATES,
-    FINAL_STATES,
     Claim,
     Counts,
     EnqueueOutcome,
@@ -31,7 +30,6 @@ from .base import (
 __all__ = [
     "DEFAULT_JOURNAL_FILE",
     "DELIVERED_STATES",
-    "FINAL_STATES",
     "JOURNAL_ENV",
     "Claim",
     "Counts",

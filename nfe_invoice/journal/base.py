@@ -38,8 +38,6 @@ class State(enum.StrEnum):
     FAILED = "failed"
 
 
-#: States in which nothing more will happen to a record on its own.
-FINAL_STATES = frozenset({State.REFUSED, State.SENT, State.DELIVERED_ALREADY, State.FAILED})
 #: States whose payload VTEX holds (an invoice number in them can no longer be changed).
 DELIVERED_STATES = frozenset({State.SENT, State.DELIVERED_ALREADY})
 
