@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from nfe_invoice.errors import ConfigurationError
+from nfe_invoice.vtex import sandbox as sandbox_module
 from nfe_invoice.vtex.models import Order
 from nfe_invoice.vtex.policy import Credentials
 from nfe_invoice.vtex.sandbox import FaultSpec, Sandbox, make_order
@@ -441,3 +443,40 @@ def test_sandbox_command_refuses_an_orders_file_without_orders(tmp_path: Path,
     path.write_text('{"orders": [{"status": "handling"}]}', encoding="utf-8")
     assert main(["sandbox", "--orders", str(path)]) == 2
     assert "each with an orderId" in capsys.readouterr().err
+
+
+def _raw_exchange(sandbox: Sandbox, data: bytes) -> bytes:
+    """Bytes in, everything the sandbox answers until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as connection:
+        connection.sendall(data)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_what_is_not_http_is_answered_400_and_the_connection_closed() -> None:
+    with Sandbox() as sandbox:
+        answer = _raw_exchange(sandbox, b"HELLO THERE\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert b"SANDBOX.http" in answer
+        bad_length = _raw_exchange(sandbox, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n")
+        assert bad_length.startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_body_over_the_limit_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_module, "MAX_BODY", 1000)
+    with Sandbox() as sandbox:
+        body = b"x" * 5000
+        answer = _raw_exchange(
+            sandbox, b"POST /api/oms/pvt/orders/1/invoice HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body))
+        assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_keep_alive_serves_many_requests_on_one_connection() -> None:
+    with Sandbox(orders=[_order()]) as sandbox:
+        request = (b"GET /api/oms/pvt/orders/1001-01 HTTP/1.1\r\nHost: x\r\nX-VTEX-API-AppKey: k\r\n"
+                   b"X-VTEX-API-AppToken: t\r\n\r\n")
+        answer = _raw_exchange(sandbox, request * 3 + request.replace(b"Host: x", b"Host: x\r\nConnection: close"))
+        assert answer.count(b"HTTP/1.1 200 ") == 4

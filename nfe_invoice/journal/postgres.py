@@ -55,6 +55,7 @@ from .base import (
     Record,
     RecordKey,
     State,
+    compress_document,
     decide_enqueue,
     owner_is_dead,
 )
@@ -395,7 +396,7 @@ class PostgresJournal:
     def enqueue(self, entry: NewRecord, *, force: bool = False) -> EnqueueResult:
         if entry.state not in (State.QUEUED, State.REFUSED):
             raise ValueError(f"a new record is queued or refused, not {entry.state.value}")
-        document = zlib.compress(entry.document)
+        document = compress_document(entry.document)
         findings = json.dumps([dict(f) for f in entry.findings], ensure_ascii=False)
         decision = json.dumps(dict(entry.decision), ensure_ascii=False) if entry.decision is not None else None
         values = (entry.access_key, entry.xml_sha256, document, entry.payload, entry.payload_sha256,

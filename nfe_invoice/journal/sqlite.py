@@ -48,6 +48,7 @@ from .base import (
     Record,
     RecordKey,
     State,
+    compress_document,
     decide_enqueue,
     owner_is_dead,
 )
@@ -287,7 +288,7 @@ class SqliteJournal:
             if existing is not None and outcome in (EnqueueOutcome.UNCHANGED, EnqueueOutcome.CONFLICT):
                 return EnqueueResult(outcome, existing)
             content = (
-                entry.access_key, entry.xml_sha256, zlib.compress(entry.document), entry.payload,
+                entry.access_key, entry.xml_sha256, compress_document(entry.document), entry.payload,
                 entry.payload_sha256, entry.state.value, entry.source, entry.reason,
                 _json([dict(f) for f in entry.findings]),
                 None if entry.decision is None else _json(dict(entry.decision)),

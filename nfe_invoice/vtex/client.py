@@ -46,6 +46,7 @@ from .policy import (
     decide_retry,
     retry_reason,
 )
+from .transport import LeanAsyncTransport
 
 logger = logging.getLogger("nfe_invoice.vtex")
 
@@ -306,8 +307,8 @@ class AsyncVtexClient:
         self._slots = anyio.Semaphore(max_concurrency)
         self.max_concurrency = max_concurrency
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
-        self._http = httpx.AsyncClient(transport=transport, timeout=self._core.httpx_timeout(), limits=limits,
-                                       follow_redirects=False)
+        self._http = httpx.AsyncClient(transport=transport or LeanAsyncTransport(max_idle=max_concurrency),
+                                       timeout=self._core.httpx_timeout(), limits=limits, follow_redirects=False)
 
     @property
     def endpoint(self) -> Endpoint:
