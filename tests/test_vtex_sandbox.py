@@ -457,9 +457,8 @@ def _raw_exchange(sandbox: Sandbox, data: bytes) -> bytes:
 
 def test_what_is_not_http_is_answered_400_and_the_connection_closed() -> None:
     with Sandbox() as sandbox:
-        answer = _raw_exchange(sandbox, b"HELLO THERE\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.1 400 ")
-        assert b"SANDBOX.http" in answer
+        answer = _raw_exchange(sandbox, b"HELLO THERE\r\n\r\n")  # no version: answered the HTTP/0.9 way
+        assert b"400 - Bad request syntax" in answer
         bad_length = _raw_exchange(sandbox, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n")
         assert bad_length.startswith(b"HTTP/1.1 400 ")
 
