@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,6 +361,19 @@ def _prepare_chunk(paths: Sequence[str]) -> list[Prepared]:
     return [prepare(path, options) for path in paths]
 
 
+def _windowed(paths: Sequence[str], executor: Executor, chunk: int, window: int
+              ) -> Iterator[Future[list[Prepared]]]:
+    """The chunks' futures in order, at most ``window`` submitted ahead of the one the caller waits for."""
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    pending: list[Future[list[Prepared]]] = []
+    next_chunk = 0
+    while next_chunk < len(chunks) or pending:
+        while next_chunk < len(chunks) and len(pending) < window:
+            pending.append(executor.submit(_prepare_chunk, chunks[next_chunk]))
+            next_chunk += 1
+        yield pending.pop(0)
+
+
 def prepare_all(
     paths: Sequence[str], options: PipelineOptions, executor: Executor | None, *, chunk: int = 16, window: int = 8
 ) -> Iterator[Prepared]:
@@ -373,14 +386,22 @@ def prepare_all(
         for path in paths:
             yield prepare(path, options)
         return
-    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-    pending: list[Future[list[Prepared]]] = []
-    next_chunk = 0
-    while next_chunk < len(chunks) or pending:
-        while next_chunk < len(chunks) and len(pending) < window:
-            pending.append(executor.submit(_prepare_chunk, chunks[next_chunk]))
-            next_chunk += 1
-        yield from pending.pop(0).result()
+    for future in _windowed(paths, executor, chunk, window):
+        yield from future.result()
+
+
+async def prepare_each(
+    paths: Sequence[str], options: PipelineOptions, executor: Executor | None, *, chunk: int = 16, window: int = 8
+) -> AsyncIterator[Prepared]:
+    """:func:`prepare_all` for an event loop: it awaits each chunk of the worker processes, so the loop keeps
+    sending meanwhile; no thread hop per document (that cost the batch about 0.1 ms of CPU each)."""
+    if executor is None:
+        for path in paths:
+            yield await asyncio.to_thread(prepare, path, options)
+        return
+    for future in _windowed(paths, executor, chunk, window):
+        for prepared in await asyncio.wrap_future(future):
+            yield prepared
 
 
 def prepare_executor(options: PipelineOptions, jobs: int) -> Executor | None:

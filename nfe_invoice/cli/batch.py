@@ -14,7 +14,6 @@ VTEX; for enqueue: all queued), 1 some refused, 3 some could not be sent, 2 usag
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import signal
 import sys
@@ -194,7 +193,7 @@ class Job:
 async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> None:
     import asyncio  # here, not at the top: `nfe-invoice validate` starts without it
 
-    from ..pipeline import Runner, prepare_all, prepare_executor
+    from ..pipeline import Runner, prepare_each, prepare_executor
 
     options, settings, journal, client, printer, jobs = (
         job.options, job.settings, job.journal, job.client, job.printer, job.jobs
@@ -206,11 +205,9 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
 
     async def feed() -> None:
         try:
-            documents = prepare_all(paths, options, executor)
-            for count in itertools.count():
-                prepared = await asyncio.to_thread(next, documents, None)
-                if prepared is None:
-                    break
+            count = 0
+            async for prepared in prepare_each(paths, options, executor):
+                count += 1
                 if deliver and count % 64 == 0:  # keep the queue short: memory stays flat, whatever the folder
                     while journal.pending() > _MAX_QUEUED and not feeding.is_set():
                         await asyncio.sleep(0.02)
