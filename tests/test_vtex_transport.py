@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -264,3 +265,76 @@ async def test_the_async_client_uses_it_by_default_against_the_sandbox() -> None
             orders = await asyncio.gather(*(vtex_client.get_order("1001-01") for _ in range(5)))
         assert {order.order_id for order in orders} == {"1001-01"}
         assert vtex.stats["requests_total"] == 5
+
+
+async def serve_raw(answer_bytes: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer_bytes)
+            await writer.drain()
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("raw", "content"),
+    [
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b""),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\nok\r\n0\r\nTrailer: x\r\n\r\n", b"ok"),
+    ],
+    ids=["informational-first", "no-content", "repeated-equal-length", "chunk-extension-and-trailer"],
+)
+async def test_answers_framed_every_way_rfc_9112_allows(raw: bytes, content: bytes) -> None:
+    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+        for _ in range(2):
+            assert (await http.get("/")).content == content
+        assert server.connections == 1  # and each left the connection clean for the next request
+
+
+async def test_an_answer_without_length_ends_with_the_connection() -> None:
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
+        await writer.drain()
+
+    async with serving(until_close) as server, client(LeanAsyncTransport(), server.port) as http:
+        assert (await http.get("/")).content == b"all of it"
+        assert (await http.get("/")).content == b"all of it"
+        assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+    ],
+    ids=["two-lengths", "negative-length", "chunk-size-not-hex", "chunk-overrun", "unknown-coding", "header-no-colon",
+         "status-four-digits"],
+)
+async def test_an_answer_that_cannot_be_framed_exactly_is_a_protocol_error(raw: bytes) -> None:
+    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("/")
+
+
+async def test_a_gzip_answer_is_decoded_by_httpx() -> None:
+    body = gzip.compress(b'{"ok": true}')
+    raw = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+        assert (await http.get("/")).json() == {"ok": True}
+
+
+@pytest.mark.parametrize("value", ["token\r\nX-Injected: 1", "token\nX-Injected: 1", "token\x00"])
+async def test_a_header_that_would_inject_a_line_is_never_sent(value: str) -> None:
+    async with serving(echo_forever) as server, client(LeanAsyncTransport(), server.port) as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get("/", headers={"X-VTEX-API-AppToken": value})
+        assert server.connections == 0  # refused before a connection was even taken
