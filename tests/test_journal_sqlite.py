@@ -68,7 +68,7 @@ def test_the_file_is_in_wal_mode_with_full_sync_a_busy_timeout_and_the_current_s
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 7000
-        assert journal.schema_version() == SCHEMA_VERSION == 2
+        assert journal.schema_version() == SCHEMA_VERSION == 3
         assert journal.url == str(tmp_path / "j.db")
         assert repr(journal) == f"SqliteJournal({str(tmp_path / 'j.db')!r})"
 
@@ -88,7 +88,7 @@ def test_the_document_is_stored_compressed(tmp_path: Path) -> None:
         journal.enqueue(entry(1, document=document))
         assert journal.document(entry(1).key) == document
         assert journal.document(entry(2).key) is None
-    stored = sqlite3.connect(path).execute("SELECT document FROM records").fetchone()[0]
+    stored = sqlite3.connect(path).execute("SELECT document FROM record_bodies").fetchone()[0]
     assert zlib.decompress(stored) == document
     assert len(stored) < len(document) / 3
 
@@ -211,7 +211,7 @@ def test_a_journal_from_schema_version_1_is_migrated_with_its_records_intact_and
     path = tmp_path / "old.db"
     v1_journal(path)
     with SqliteJournal(path) as journal:
-        assert journal.schema_version() == 2
+        assert journal.schema_version() == SCHEMA_VERSION
         states = {int(r.key.invoice_number): r for r in journal.records()}
         assert {n: r.state.value for n, r in states.items()} == {
             1: "queued", 2: "sending", 3: "sent", 4: "failed", 5: "refused"}
@@ -256,8 +256,66 @@ def test_two_processes_opening_an_old_journal_at_once_migrate_it_once(tmp_path: 
         thread.join()
     assert errors == []
     with SqliteJournal(path) as journal:
-        assert journal.schema_version() == 2
+        assert journal.schema_version() == SCHEMA_VERSION
         assert journal.counts().total == 5
+
+
+def v2_journal(path: Path) -> None:
+    """A journal as version 2 wrote it: the large values in the records row, one sent as stored, one not."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for _, script in migration_steps()[:2]:
+        conn.executescript(script)
+    for n, state, sent in ((1, "queued", None), (2, "sent", "as-stored"), (3, "sent", '{"other": true}')):
+        e = entry(n)
+        conn.execute(
+            "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256, document, payload,"
+            " payload_sha256, state, attempts, receipt, created_at, updated_at, sent_payload, sent_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.key.account, e.key.order_id, e.key.invoice_number, e.access_key, e.xml_sha256,
+             zlib.compress(e.document), e.payload, e.payload_sha256, state, 0 if sent is None else 1,
+             None if sent is None else f"receipt-{n}", 1_700_000_000.0, 1_700_000_100.0,
+             e.payload if sent == "as-stored" else sent, None if sent is None else 1_700_000_100.0),
+        )
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+
+def test_a_journal_from_schema_version_2_keeps_every_value_once_its_bodies_move_apart(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    v2_journal(path)
+    with SqliteJournal(path) as journal:
+        assert journal.schema_version() == SCHEMA_VERSION == 3
+        records = {int(r.key.invoice_number): r for r in journal.records()}
+        assert {n: (r.payload, r.sent_payload) for n, r in records.items()} == {
+            1: (entry(1).payload, None),
+            2: (entry(2).payload, entry(2).payload),
+            3: (entry(3).payload, '{"other": true}'),
+        }
+        assert all(journal.document(entry(n).key) == entry(n).document for n in (1, 2, 3))
+    conn = sqlite3.connect(path)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+    assert not columns & {"document", "payload", "sent_payload"}
+    assert conn.execute("SELECT record_id, sent_payload FROM record_bodies ORDER BY record_id").fetchall() == [
+        (1, None), (2, None), (3, '{"other": true}')]  # the one sent as stored is not stored twice
+
+
+def test_a_state_change_does_not_rewrite_the_document_and_payload(tmp_path: Path) -> None:
+    """The reason for schema version 3: claim and finish write a small row, whatever the payload's size."""
+    path = tmp_path / "j.db"
+    big = entry(1)
+    big = NewRecord(**{**big.__dict__, "payload": json.dumps({"embeddedInvoice": "x" * 200_000})})
+    with SqliteJournal(path) as journal:
+        journal._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the WAL only grows: its size is what was written
+        journal.enqueue(big)
+        wal = Path(f"{path}-wal")
+        before = wal.stat().st_size
+        [claim] = journal.claim("host:1:me", limit=1, lease_seconds=60)
+        assert journal.finish(claim, State.SENT, receipt="r", sent_payload=claim.record.payload)
+        written = wal.stat().st_size - before
+        assert written < 40_000, written  # a few pages each; the payload alone is 200 kB
+        record = journal.get(big.key)
+        assert record is not None
+        assert record.sent_payload == big.payload
 
 
 # ---------------------------------------------------------------------------------------------- owners

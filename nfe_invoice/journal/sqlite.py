@@ -19,7 +19,8 @@ Why SQLite behaves here as the interface promises (:mod:`.base`):
   it one step further each, each step one transaction, applied when the journal is opened.
 
 Times are stored as seconds since the epoch (REAL, UTC) from an injectable clock; the XML document is
-stored zlib-compressed (NF-e compress about 5 to 8 times), findings and decisions as JSON text.
+stored zlib-compressed (NF-e compress about 3 to 8 times), findings and decisions as JSON text; the document and
+the payloads live in ``record_bodies`` (schema version 3), so a state change rewrites only a small row.
 """
 
 from __future__ import annotations
@@ -54,16 +55,18 @@ from .base import (
 )
 
 #: The schema version this code writes; a journal with a higher one is refused (written by a newer release).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: States :meth:`SqliteJournal.finish` may record.
 OUTCOME_STATES = frozenset({State.SENT, State.DELIVERED_ALREADY, State.REFUSED, State.FAILED})
 _PAGE = 500  # rows per read while iterating records (no read transaction held between pages)
 
 _COLUMNS = (
     "account, order_id, invoice_number, access_key, xml_sha256, payload, payload_sha256, state, attempts,"
-    " created_at, updated_at, source, receipt, reason, findings, decision, sent_payload, sent_at,"
-    " lease_owner, lease_expires"
+    " created_at, updated_at, source, receipt, reason, findings, decision,"
+    " CASE WHEN sent_is_payload = 1 THEN payload ELSE sent_payload END, sent_at, lease_owner, lease_expires"
 )
+#: A record with its large values (schema version 3 keeps them in a table of their own, see its migration).
+_RECORDS = "records JOIN record_bodies ON record_bodies.record_id = records.id"
 _KEY = "account = ? AND order_id = ? AND invoice_number = ?"
 _FENCE = f"{_KEY} AND state = 'sending' AND attempts = ? AND lease_owner = ?"
 
@@ -231,7 +234,7 @@ class SqliteJournal:
             yield self._conn
 
     def _select(self, conn: sqlite3.Connection, key: RecordKey) -> Record | None:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM records WHERE {_KEY}", _key(key)).fetchone()
+        row = conn.execute(f"SELECT {_COLUMNS} FROM {_RECORDS} WHERE {_KEY}", _key(key)).fetchone()
         return _record(row) if row is not None else None
 
     # ------------------------------------------------------------------ schema
@@ -288,24 +291,33 @@ class SqliteJournal:
             if existing is not None and outcome in (EnqueueOutcome.UNCHANGED, EnqueueOutcome.CONFLICT):
                 return EnqueueResult(outcome, existing)
             content = (
-                entry.access_key, entry.xml_sha256, compress_document(entry.document), entry.payload,
-                entry.payload_sha256, entry.state.value, entry.source, entry.reason,
-                _json([dict(f) for f in entry.findings]),
+                entry.access_key, entry.xml_sha256, entry.payload_sha256, entry.state.value, entry.source,
+                entry.reason, _json([dict(f) for f in entry.findings]),
                 None if entry.decision is None else _json(dict(entry.decision)),
             )
+            bodies = (compress_document(entry.document), entry.payload)
             if existing is None:
-                conn.execute(
-                    "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256, document,"
-                    " payload, payload_sha256, state, source, reason, findings, decision, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                record_id = conn.execute(
+                    "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256,"
+                    " payload_sha256, state, source, reason, findings, decision, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*_key(entry.key), *content, now, now),
-                )
+                ).lastrowid
+                conn.execute("INSERT INTO record_bodies (record_id, document, payload) VALUES (?, ?, ?)",
+                             (record_id, *bodies))
             else:  # replaced: attempts (the fencing token) and the last confirmed delivery are kept
-                conn.execute(
-                    "UPDATE records SET access_key = ?, xml_sha256 = ?, document = ?, payload = ?,"
-                    " payload_sha256 = ?, state = ?, source = ?, reason = ?, findings = ?, decision = ?,"
-                    f" lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE {_KEY}",
+                record_id = conn.execute(
+                    "UPDATE records SET access_key = ?, xml_sha256 = ?, payload_sha256 = ?, state = ?, source = ?,"
+                    " reason = ?, findings = ?, decision = ?, lease_owner = NULL, lease_expires = NULL,"
+                    f" updated_at = ?, sent_is_payload = 0 WHERE {_KEY} RETURNING id",
                     (*content, now, *_key(entry.key)),
+                ).fetchone()[0]
+                # a sent payload that was the stored one is kept as it was sent, before the payload changes
+                conn.execute(
+                    "UPDATE record_bodies SET sent_payload = CASE WHEN ? THEN payload ELSE sent_payload END,"
+                    " document = ?, payload = ? WHERE record_id = ?",
+                    (existing.sent_payload is not None and existing.sent_payload == existing.payload, *bodies,
+                     record_id),
                 )
             stored = self._select(conn, entry.key)
         assert stored is not None
@@ -337,11 +349,14 @@ class SqliteJournal:
             ids = recovered + fresh
             if not ids:
                 return []
-            rows = conn.execute(
+            marks = ", ".join("?" * len(ids))
+            conn.execute(
                 "UPDATE records SET state = 'sending', attempts = attempts + 1, lease_owner = ?,"
-                f" lease_expires = ?, updated_at = ? WHERE id IN ({', '.join('?' * len(ids))})"
-                f" RETURNING id, document, {_COLUMNS}",
+                f" lease_expires = ?, updated_at = ? WHERE id IN ({marks})",
                 (owner, now + lease_seconds, now, *ids),
+            )
+            rows = conn.execute(
+                f"SELECT id, document, {_COLUMNS} FROM {_RECORDS} WHERE id IN ({marks})", ids
             ).fetchall()
         taken_over = set(recovered)
         by_id = {row[0]: row for row in rows}
@@ -382,18 +397,27 @@ class SqliteJournal:
         now = self._clock()
         delivered_at = now if state in (State.SENT, State.DELIVERED_ALREADY) else None
         with self._write() as conn:
-            cursor = conn.execute(
+            row = conn.execute(
                 "UPDATE records SET state = ?, receipt = coalesce(?, receipt), reason = ?,"
-                " decision = coalesce(?, decision), sent_payload = coalesce(?, sent_payload),"
-                " sent_at = coalesce(?, sent_at), findings = coalesce(?, findings),"
-                f" lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE {_FENCE}",
+                " decision = coalesce(?, decision), sent_at = coalesce(?, sent_at), findings = coalesce(?, findings),"
+                f" lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE {_FENCE} RETURNING id",
                 (
                     state.value, receipt, reason, None if decision is None else _json(dict(decision)),
-                    sent_payload, delivered_at, _json([dict(f) for f in findings]) if findings else None, now,
+                    delivered_at, _json([dict(f) for f in findings]) if findings else None, now,
                     *_key(claim.record.key), claim.attempt, claim.owner,
                 ),
-            )
-            return cursor.rowcount == 1
+            ).fetchone()
+            if row is None:
+                return False
+            if sent_payload is not None:
+                # the usual case, the stored payload sent as it is, only sets a flag on the small row
+                same = conn.execute("SELECT payload IS ? FROM record_bodies WHERE record_id = ?",
+                                    (sent_payload, row[0])).fetchone()[0]
+                conn.execute("UPDATE records SET sent_is_payload = ? WHERE id = ?", (int(same), row[0]))
+                if not same:
+                    conn.execute("UPDATE record_bodies SET sent_payload = ? WHERE record_id = ?",
+                                 (sent_payload, row[0]))
+            return True
 
     def release(self, claim: Claim) -> bool:
         with self._write() as conn:
@@ -437,7 +461,7 @@ class SqliteJournal:
     def document(self, key: RecordKey) -> bytes | None:
         """The XML stored with the record, as received (None when there is no such record)."""
         with self._read() as conn:
-            row = conn.execute(f"SELECT document FROM records WHERE {_KEY}", _key(key)).fetchone()
+            row = conn.execute(f"SELECT document FROM {_RECORDS} WHERE {_KEY}", _key(key)).fetchone()
         return None if row is None else zlib.decompress(row[0])
 
     def records(self, query: Query | None = None) -> Iterator[Record]:
@@ -456,7 +480,7 @@ class SqliteJournal:
         if query.since is not None:
             where.append("updated_at >= ?")
             params.append(query.since.timestamp())
-        sql = f"SELECT id, {_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        sql = f"SELECT id, {_COLUMNS} FROM {_RECORDS} WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
         remaining = query.limit if query.limit is not None else -1
         last = 0
         while remaining != 0:
