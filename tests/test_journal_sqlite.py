@@ -464,3 +464,31 @@ def test_processes_on_one_file_share_one_rate(tmp_path: Path) -> None:
     for i, first in enumerate(moments):
         within = sum(1 for m in moments[i:] if m < first + 1.0)
         assert within <= 5 + 20 + 1
+
+
+def open_fresh(path: str, start: Barrier, failures: Queue[str]) -> None:
+    """Child: wait for the others, then open (create) the journal at once with them."""
+    start.wait()
+    try:
+        SqliteJournal(path).close()
+    except JournalError as exc:
+        failures.put(exc.message)
+
+
+def test_processes_creating_one_journal_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL answers "locked" at once, without the busy timeout, to all but one of
+    several processes doing it together (two batches started by one cron line did): they wait and retry."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = str(tmp_path / f"new-{attempt}.db")
+        start = context.Barrier(6)
+        failures: Queue[str] = context.Queue()
+        children = [context.Process(target=open_fresh, args=(path, start, failures)) for _ in range(6)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(timeout=60)
+        assert [child.exitcode for child in children] == [0] * 6
+        assert failures.empty()
+        with SqliteJournal(path) as journal:
+            assert journal.schema_version() == SCHEMA_VERSION

@@ -177,7 +177,7 @@ class SqliteJournal:
         try:
             with self._errors("opened"):
                 self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = self._wal_mode()
                 if str(mode).lower() != "wal":
                     raise JournalError(f"the journal {self.url} cannot use WAL mode here (got {mode!r})")
                 self._conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
@@ -185,6 +185,19 @@ class SqliteJournal:
         except BaseException:
             self._conn.close()
             raise
+
+    def _wal_mode(self) -> str:
+        """Switch to WAL mode (a no-op once the file is in it). On a file another process is creating at the same
+        moment, SQLite answers "locked" at once instead of calling the busy handler, so this waits and tries
+        again, up to ``busy_timeout`` like any other statement (two batches started together hit this)."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
 
     def __repr__(self) -> str:
         return f"SqliteJournal({self.url!r})"
