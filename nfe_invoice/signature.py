@@ -78,7 +78,18 @@ from .errors import InputError
 from .findings import CodeInfo, Finding, Severity
 from .identifiers import cnpj as cnpj_id
 from .parse import Envelope
-from .xml import DSIG_NS, NFE_NS, XmlDocument, dsig, element_path, local_name, namespace, nfe, parse_fragment
+from .xml import (
+    DSIG_NS,
+    NFE_NS,
+    XmlDocument,
+    declares_prefix,
+    dsig,
+    element_path,
+    local_name,
+    namespace,
+    nfe,
+    parse_fragment,
+)
 
 C14N_10: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 RSA_SHA1: Final = DSIG_NS + "rsa-sha1"
@@ -390,7 +401,7 @@ def _canonical_document(document: XmlDocument) -> bytes:
     """
     raw = document.raw
     tree = document.tree
-    exclusive = (b"xmlns:" not in raw and b"\x00" not in raw[:4]
+    exclusive = (not declares_prefix(raw) and b"\x00" not in raw[:4]
                  and (tree.docinfo.encoding or "UTF-8").upper() in _ASCII_COMPATIBLE)
     return etree.tostring(tree, method="c14n", exclusive=exclusive, with_comments=False)
 

@@ -40,7 +40,7 @@ from .signature import (
     load_trust_store,
     verify_signature,
 )
-from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load, local_name
+from .xml import DEFAULT_MAX_BYTES, XmlDocument, declares_prefix, element_path, load, local_name
 
 DOCUMENT_CODES: Final = (
     CodeInfo("document.comment", None, Severity.ERROR,
@@ -268,7 +268,7 @@ def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
             message=f"the document contains {what}; a real NF-e has none, and they can hide or split values",
         )
     raw = document.raw
-    prefixed = _first_prefixed(document) if b"xmlns:" in raw else None  # the tree walk only when needed
+    prefixed = _first_prefixed(document) if declares_prefix(raw) else None  # the tree walk only when needed
     if prefixed is not None:
         yield Finding(
             code="document.prefix",
