@@ -427,13 +427,28 @@ def _cut(envelope: Envelope, canonical: bytes) -> _Cut | None:
     for child in envelope.nfe:
         if child.tag == _INF_NFE_SUPL:
             expected += 2
-    if canonical.count(b"infNFe") != expected:
+    if _count(canonical, b"infNFe") != expected:
         return None
     end = canonical.rfind(b"</infNFe>")
     match = _INF_START.match(canonical, canonical.find(b"<infNFe"))
     if end == -1 or match is None or match.end() > end:
         return None
     return _Cut(match.group(), match.end(), end)
+
+
+def _count(data: bytes, needle: bytes) -> int:
+    """Exactly ``data.count(needle)``, searched backwards: three times faster through XML for ``infNFe``.
+
+    CPython's forward search advances about a byte at a time here (0.41 ms for the 990-item document),
+    the backward one skips (0.14 ms). Both count greedily non-overlapping matches, one from each end; for
+    matches of one length both greedy counts are the largest number of disjoint ones, so they are equal.
+    """
+    if not needle:
+        return data.count(needle)  # len(data) + 1
+    count, end = 0, len(data)
+    while (end := data.rfind(needle, 0, end)) != -1:
+        count += 1
+    return count
 
 
 def _canonical_inf_nfe(inf: etree._Element, canonical: bytes, cut: _Cut | None) -> bytes:

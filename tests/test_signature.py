@@ -27,6 +27,7 @@ from nfe_invoice.signature import (
     SIGNATURE_CODES,
     _canonical_document,
     _canonical_inf_nfe,
+    _count,
     _cut,
     canonicalize_subtree,
     verify_signature,
@@ -607,3 +608,12 @@ def test_changing_any_text_inside_infnfe_breaks_the_digest(data: st.DataObject) 
 
     checked = check(mutate(signed, change))
     assert checked.errors == ["signature.digest"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab<>", max_size=60), st.text("ab<>", max_size=4))
+def test_the_backward_count_is_bytes_count(text: str, pattern: str) -> None:
+    """signature._count (used to prove infNFe is alone) must equal bytes.count, overlapping needles too."""
+    data, needle = text.encode(), pattern.encode()
+    assert _count(data, needle) == data.count(needle)
+    assert _count(data + b"infNFe" * 3, b"infNFe") == data.count(b"infNFe") + 3
