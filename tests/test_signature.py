@@ -29,6 +29,7 @@ from nfe_invoice.signature import (
     _canonical_inf_nfe,
     _count,
     _cut,
+    _inf_nfe_digest,
     canonicalize_subtree,
     verify_signature,
 )
@@ -533,6 +534,9 @@ def test_the_cut_from_the_whole_document_equals_re_rooting(make: object) -> None
     expected = canonicalize_subtree(envelope.inf_nfe)
     assert _canonical_inf_nfe(envelope.inf_nfe, canonical, _cut(envelope, canonical)) == expected
     assert _canonical_inf_nfe(envelope.inf_nfe, canonical, None) == expected
+    # the digest is fed the same pieces one by one (no joined copy): it must be the digest of the whole
+    for cut in (_cut(envelope, canonical), None):
+        assert _inf_nfe_digest(envelope.inf_nfe, canonical, cut) == hashlib.sha1(expected).digest()
 
 
 def test_the_lxml_bug_the_code_works_around_is_still_there() -> None:
