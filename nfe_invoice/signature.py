@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import hashlib
 import os
@@ -186,7 +187,7 @@ class TrustStore:
     signer's certificate, so ICP-Brasil's intermediate CAs (e.g. "AC SERASA RFB") must come from here.
     """
 
-    __slots__ = ("_store", "intermediates", "roots", "source")
+    __slots__ = ("_bounds", "_memo_for", "_store", "_verified", "intermediates", "roots", "source")
 
     def __init__(
         self,
@@ -201,6 +202,21 @@ class TrustStore:
         self.intermediates: tuple[x509.Certificate, ...] = tuple(intermediates)
         self.source = source
         self._store = Store(list(self.roots))
+        self._memo_for: tuple[object, object] = ((), ())
+        self._bounds: tuple[datetime, ...] = ()
+        self._verified: dict[tuple[bytes, int, int, int, int], None] = {}
+
+    def _verified_chains(self) -> tuple[dict[tuple[bytes, int, int, int, int], None], tuple[datetime, ...]]:
+        """The chains already verified with this store (see :func:`_check_chain`), and the validity bounds of
+        its certificates in order; both start afresh when ``roots`` or ``intermediates`` are replaced."""
+        if self._memo_for[0] is not self.roots or self._memo_for[1] is not self.intermediates:
+            self._memo_for = (self.roots, self.intermediates)
+            self._bounds = tuple(sorted(
+                moment for certificate in (*self.roots, *self.intermediates)
+                for moment in (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+            ))
+            self._verified = {}
+        return self._verified, self._bounds
 
     def __len__(self) -> int:
         return len(self.roots) + len(self.intermediates)
@@ -912,6 +928,7 @@ def _check_value(
 
 @dataclass(frozen=True)
 class _ParsedCertificate:
+    der: bytes
     certificate: x509.Certificate
     info: CertificateInfo
     public_key: rsa.RSAPublicKey | None
@@ -938,7 +955,8 @@ _CACHED_SIZE: Final = 16 * 1024  # real certificates are 2-3 KB of base64; large
 @functools.lru_cache(maxsize=64)
 def _parse_certificate(text: bytes) -> _ParsedCertificate:
     """Parse a certificate (its base64 text) once: a batch shares one emitter certificate."""
-    certificate = x509.load_der_x509_certificate(base64.b64decode(b"".join(text.split()), validate=True))
+    der = base64.b64decode(b"".join(text.split()), validate=True)
+    certificate = x509.load_der_x509_certificate(der)
     key = certificate.public_key()
     san_cnpj = _cnpj_from_san(certificate)
     cn_cnpj = _cnpj_from_common_name(certificate)
@@ -952,7 +970,7 @@ def _parse_certificate(text: bytes) -> _ParsedCertificate:
     )
     public_key = key if isinstance(key, rsa.RSAPublicKey) else None
     cnpj_base = cnpj_id.base(info.cnpj) if info.cnpj else None
-    return _ParsedCertificate(certificate, info, public_key, type(key).__name__, san_cnpj, cn_cnpj, cnpj_base)
+    return _ParsedCertificate(der, certificate, info, public_key, type(key).__name__, san_cnpj, cn_cnpj, cnpj_base)
 
 
 def _der_string(value: bytes) -> str | None:
@@ -1045,6 +1063,10 @@ _CA_POLICY: Final = ExtensionPolicy.permit_all().require_present(x509.BasicConst
 _EE_POLICY: Final = ExtensionPolicy.permit_all()
 
 
+#: Chains remembered per trust store (a batch has a handful of emitter certificates); cleared when full.
+_VERIFIED_MAX: Final = 256
+
+
 def _check_chain(
     parsed: _ParsedCertificate,
     element: etree._Element | str | None,
@@ -1052,8 +1074,25 @@ def _check_chain(
     emitted_at: datetime | None,
     out: _Findings,
 ) -> None:
+    """Judge the chain from ``parsed`` to a root of ``trust_store`` at dhEmi (293/295).
+
+    A chain that verified is remembered, per trust store, so a batch signed by one certificate pays for
+    path building once (~250 us a document otherwise, most of a signature check). What the answer depends
+    on: the certificate (its exact DER bytes), the store (the memo lives on it, and starts afresh if its
+    roots or intermediates are replaced), and the moment only through the validity periods of those
+    certificates (the one time-dependent check of the path). So the key holds the DER and where ``when``
+    falls among every validity bound of the store and of the certificate (before, on or after each one):
+    two moments with the same key pass or fail every validity check alike. Only successes are kept; a
+    failure is judged again each time, so its message is always this document's.
+    """
     info = parsed.info
     when = _utc(emitted_at) if emitted_at is not None else datetime.now(UTC)
+    verified, bounds = trust_store._verified_chains()
+    leaf_bounds = tuple(sorted((info.not_before, info.not_after)))
+    key = (parsed.der, bisect.bisect_left(bounds, when), bisect.bisect_right(bounds, when),
+           bisect.bisect_left(leaf_bounds, when), bisect.bisect_right(leaf_bounds, when))
+    if key in verified:
+        return
     verifier = (
         PolicyBuilder()
         .store(trust_store._store)
@@ -1073,4 +1112,8 @@ def _check_chain(
                     f"{when.isoformat()}; {reason}", element)
     except (ValueError, UnsupportedAlgorithm) as exc:
         out.add(CERT_CHAIN, "293", f"expected a certificate chain that can be checked; {exc}", element)
+    else:
+        if len(verified) >= _VERIFIED_MAX:
+            verified.clear()
+        verified[key] = None
 
