@@ -158,7 +158,12 @@ def _decimal(text: str, element: etree._Element, issues: list[model.ParseIssue])
 
 
 def _read(spec: _Spec, element: etree._Element, issues: list[model.ParseIssue]) -> Any:
-    values: dict[str, Any] = {}
+    # Make the frozen instance without its __init__ (see the note in model.py) and fill its __dict__ in
+    # place (a third cheaper than building a dict and then assigning it as __dict__). A field absent from
+    # it reads its default from the class attribute a dataclass keeps for every default (None or ()), so
+    # the object compares, hashes and prints like one built normally.
+    instance: Any = object.__new__(spec.cls)
+    values: dict[str, Any] = instance.__dict__
     if spec.attributes:
         for name, kind in spec.attributes:
             text = element.get(name)
@@ -170,11 +175,6 @@ def _read(spec: _Spec, element: etree._Element, issues: list[model.ParseIssue]) 
             found = values.get(name)
             if found is not None:
                 values[name] = tuple(found)
-    # Make the frozen instance without its __init__ (see the note in model.py): ``values`` becomes its
-    # __dict__, and a field absent from it reads its default from the class attribute a dataclass keeps for
-    # every default (None or ()), so the object compares, hashes and prints like one built normally.
-    instance: Any = object.__new__(spec.cls)
-    object.__setattr__(instance, "__dict__", values)
     return instance
 
 

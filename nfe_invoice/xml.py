@@ -209,6 +209,31 @@ def load_bytes(data: bytes, *, name: str | None = None) -> XmlDocument:
     )
 
 
+#: After this many colons the plain substring search is cheaper than looking at each one (see below).
+_COLONS_LOOKED_AT: Final = 64
+
+
+def declares_prefix(data: bytes) -> bool:
+    """Exactly ``b"xmlns:" in data``: whether the bytes hold a namespace prefix declaration.
+
+    Why not ``in``: CPython's substring search advances about a byte at a time through XML (0.6 ns a byte:
+    440 us for a 990-item NF-e, and validation asked twice), while a single byte is found with ``memchr``.
+    A declaration needs a colon, and an NF-e has few (the times in dhEmi, the URIs of the namespaces and
+    algorithms), so each colon is looked at; past :data:`_COLONS_LOOKED_AT` of them the plain search
+    decides instead, so input full of colons costs no more than before.
+    """
+    colon = data.find(b":", 5)
+    looked_at = 0
+    while colon != -1:
+        if data[colon - 5 : colon] == b"xmlns":
+            return True
+        looked_at += 1
+        if looked_at > _COLONS_LOOKED_AT:
+            return b"xmlns:" in data
+        colon = data.find(b":", colon + 1)
+    return False
+
+
 def parse_fragment(data: bytes) -> etree._Element:
     """Parse bytes this library produced itself (a serialised subtree) with the same hardened parser.
 

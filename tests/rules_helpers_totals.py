@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from lxml import etree
 
 from nfe_invoice import parse
+from nfe_invoice.errors import InputError
 from nfe_invoice.findings import Finding, Severity
 from nfe_invoice.model import NFeDocument
 from nfe_invoice.rules import RULES, RuleContext, run_rules
 from nfe_invoice.testing.builder import build_nfe, default_spec
+
+from .paths import FIXTURES
 
 NS = "http://www.portalfiscal.inf.br/nfe"
 FAMILIES = ("item.", "totals.", "reform.")
@@ -50,6 +54,18 @@ def own_rules_only(document: NFeDocument) -> list[Finding]:
         if entry.check.__module__.rsplit(".", 1)[-1] in MODULES:
             found.extend(entry.check(document, RuleContext()))
     return found
+
+
+def readable_fixtures() -> list[Path]:
+    """Every fixture that is an NF-e 4.00 (the others are events, other layouts or broken on purpose)."""
+    readable = []
+    for path in sorted(FIXTURES.rglob("*.xml")):
+        try:
+            parse(path)
+        except InputError:
+            continue
+        readable.append(path)
+    return readable
 
 
 def valid(items: int = 3, **changes: object) -> bytes:

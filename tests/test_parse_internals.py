@@ -74,3 +74,16 @@ def test_an_annotation_of_another_form_is_left_to_the_general_way() -> None:
     assert module._kind_of_text("list[Item]") is None
     assert module._kind_of_text("Optional[Decimal]") is None
     assert module._kind_of_text("NotAModelClass | None") is None
+
+
+def test_parsed_objects_are_frozen_and_equal_to_constructed_ones() -> None:
+    """The parser fills each new instance's ``__dict__`` in place: the result must still be immutable and
+    compare, hash and print like the same object built through the constructor."""
+    item = parse(DOCUMENT).items[0]
+    prod = item.prod
+    assert prod is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prod.vProd = None  # type: ignore[misc]
+    built = model.Product(**{field.name: getattr(prod, field.name) for field in dataclasses.fields(prod)})
+    assert built == prod and hash(built) == hash(prod) and repr(built) == repr(prod)
+    assert set(vars(prod)) <= {field.name for field in dataclasses.fields(prod)}

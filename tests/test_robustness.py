@@ -128,3 +128,22 @@ def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytes
     codes = validate(unsigned_but_sound).codes()
     assert "rules.internal_error" in codes
     assert "totals.vnf" in codes  # the other rules ran
+
+
+@pytest.mark.parametrize(
+    ("edit", "flagged"),
+    [
+        (lambda raw: raw, False),
+        (lambda raw: raw.replace(b"<natOp>", b"<natOp> ", 1), False),  # a space in a value, not between tags
+        (lambda raw: raw.replace(b"</natOp>", b"</natOp> ", 1), True),
+        (lambda raw: raw.replace(b"</natOp>", b"</natOp>\n", 1), True),
+        (lambda raw: raw.replace(b"</natOp>", b"</natOp>\r\n", 1), True),
+        (lambda raw: raw.replace(b"</natOp>", b"</natOp>\t", 1), True),
+        (lambda raw: raw.replace(b"<ide>", b"<ide> ", 1), True),
+        (lambda raw: raw[:-20] + raw[-20:].replace(b">", b"> ", 1), True),  # near the end
+        (lambda raw: raw.replace(b"Venda", b"Venda\n", 1), False),  # a line break in a value is not between tags
+    ],
+)
+def test_formatting_between_tags_is_588(edit: Callable[[bytes], bytes], flagged: bool) -> None:
+    raw = edit(VALID)
+    assert ("document.whitespace" in validate(raw).codes()) is flagged

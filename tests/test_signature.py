@@ -27,7 +27,9 @@ from nfe_invoice.signature import (
     SIGNATURE_CODES,
     _canonical_document,
     _canonical_inf_nfe,
+    _count,
     _cut,
+    _inf_nfe_digest,
     canonicalize_subtree,
     verify_signature,
 )
@@ -532,6 +534,9 @@ def test_the_cut_from_the_whole_document_equals_re_rooting(make: object) -> None
     expected = canonicalize_subtree(envelope.inf_nfe)
     assert _canonical_inf_nfe(envelope.inf_nfe, canonical, _cut(envelope, canonical)) == expected
     assert _canonical_inf_nfe(envelope.inf_nfe, canonical, None) == expected
+    # the digest is fed the same pieces one by one (no joined copy): it must be the digest of the whole
+    for cut in (_cut(envelope, canonical), None):
+        assert _inf_nfe_digest(envelope.inf_nfe, canonical, cut) == hashlib.sha1(expected).digest()
 
 
 def test_the_lxml_bug_the_code_works_around_is_still_there() -> None:
@@ -607,3 +612,12 @@ def test_changing_any_text_inside_infnfe_breaks_the_digest(data: st.DataObject) 
 
     checked = check(mutate(signed, change))
     assert checked.errors == ["signature.digest"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab<>", max_size=60), st.text("ab<>", max_size=4))
+def test_the_backward_count_is_bytes_count(text: str, pattern: str) -> None:
+    """signature._count (used to prove infNFe is alone) must equal bytes.count, overlapping needles too."""
+    data, needle = text.encode(), pattern.encode()
+    assert _count(data, needle) == data.count(needle)
+    assert _count(data + b"infNFe" * 3, b"infNFe") == data.count(b"infNFe") + 3

@@ -248,3 +248,77 @@ def test_every_certificate_made_by_the_kit_says_test() -> None:
         organization = identity.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         assert [attribute.value for attribute in organization] == ["nfe-invoice TEST ONLY"]
     assert emitter().chain == (intermediate_ca().certificate, root_ca().certificate)
+
+
+# --- the memo of verified chains (see signature._check_chain) --------------------------------------------
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the chain verifications actually made (each builds one PolicyBuilder)."""
+    from nfe_invoice import signature
+
+    made: list[int] = []
+    real = signature.PolicyBuilder
+
+    def counting() -> object:
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(signature, "PolicyBuilder", counting)
+    return made
+
+
+def test_a_verified_chain_is_remembered_per_certificate_and_store(verifications: list[int]) -> None:
+    trusted = store(root_ca().certificate_pem, intermediate_ca().certificate_pem)
+    first = check(signed_nfe(1), trust_store=trusted)
+    again = check(signed_nfe(2), trust_store=trusted, emitted_at=when(2026, 12))  # same certificate
+    assert first.codes == again.codes == []
+    assert len(verifications) == 1
+    other_store = store(root_ca().certificate_pem, intermediate_ca().certificate_pem)  # same content
+    assert check(signed_nfe(1), trust_store=other_store).codes == []
+    assert len(verifications) == 2  # never shared between stores
+    other_leaf = make_test_certificate(issuer=intermediate_ca())
+    assert check(sign_nfe(build_nfe(default_spec(1)), other_leaf), trust_store=trusted).codes == []
+    assert len(verifications) == 3  # keyed by the certificate
+
+
+def test_a_remembered_chain_is_judged_again_past_a_validity_bound(verifications: list[int]) -> None:
+    """Verified at dhEmi 2026-11-20; a document of 2027-02, after the intermediate expired, must fail."""
+    short_intermediate = make_test_ca("nfe-invoice TEST AC INTERMEDIARIA", issuer=root_ca(), not_before=when(2020),
+                                      not_after=when(2027, 1), key=intermediate_ca().key)
+    trusted = store(root_ca().certificate_pem, short_intermediate.certificate_pem)
+    assert check(signed_nfe(1), trust_store=trusted).codes == []
+    later = check(signed_nfe(1), trust_store=trusted, emitted_at=when(2027, 2))
+    assert later.errors == ["certificate.chain"]  # the leaf itself is valid until the end of 2027
+    assert len(verifications) == 2
+    last_instant = short_intermediate.certificate.not_valid_after_utc
+    on_the_bound = check(signed_nfe(1), trust_store=trusted, emitted_at=last_instant)
+    assert on_the_bound.codes == []  # valid on its last instant (inclusive), and judged anew
+    assert len(verifications) == 3
+
+
+def test_a_failed_chain_is_not_remembered(verifications: list[int]) -> None:
+    trusted = store(root_ca().certificate_pem)  # no intermediate: no path
+    assert check(signed_nfe(1), trust_store=trusted).errors == ["certificate.untrusted"]
+    assert check(signed_nfe(1), trust_store=trusted).errors == ["certificate.untrusted"]
+    assert len(verifications) == 2
+
+
+def test_replacing_the_intermediates_forgets_what_was_verified(verifications: list[int]) -> None:
+    trusted = store(root_ca().certificate_pem, intermediate_ca().certificate_pem)
+    assert check(signed_nfe(1), trust_store=trusted).codes == []
+    trusted.intermediates = ()
+    assert check(signed_nfe(1), trust_store=trusted).errors == ["certificate.untrusted"]
+    assert len(verifications) == 2
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfe_invoice import signature
+
+    monkeypatch.setattr(signature, "_VERIFIED_MAX", 2)
+    trusted = store(root_ca().certificate_pem, intermediate_ca().certificate_pem)
+    for _ in range(4):
+        leaf = make_test_certificate(issuer=intermediate_ca())
+        assert check(sign_nfe(build_nfe(default_spec(1)), leaf), trust_store=trusted).codes == []
+        assert 1 <= len(trusted._verified) <= 2

@@ -10,7 +10,7 @@ import pytest
 
 from nfe_invoice import errors
 from nfe_invoice.testing import build_nfe, default_spec
-from nfe_invoice.xml import element_path, load, load_bytes
+from nfe_invoice.xml import declares_prefix, element_path, load, load_bytes
 
 NFE = b'<NFe xmlns="http://www.portalfiscal.inf.br/nfe"><infNFe versao="4.00" Id="x"/></NFe>'
 
@@ -130,3 +130,25 @@ def test_element_path_names_elements_with_positions() -> None:
     root = load_bytes(b"<r><d><p/></d><d><p/><q/></d></r>").root
     assert element_path(root[1][0]) == "/r/d[2]/p"
     assert element_path(root[0]) == "/r/d[1]"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"xmlns:",
+        b":xmlns:",
+        b"mlns:",
+        b"<a xmlns=\"urn:x\"/>",
+        b'<a xmlns:p="urn:x"/>',
+        b"<a>" + b"x:" * 200 + b"</a>",  # past the colons looked at one by one: the plain search decides
+        b"<a>" + b"x:" * 200 + b'<b xmlns:q="urn:q"/></a>',
+        b"<a>" + b"x:" * 64 + b'<b xmlns:q="urn:q"/></a>',  # right at the limit
+        b"<a>" + b"x:" * 65 + b'<b xmlns:q="urn:q"/></a>',
+        b"xmlns xmlns : xmlns;:",
+        build_nfe(default_spec(2)),
+        build_nfe(default_spec(2)).replace(b"<NFe ", b'<NFe xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '),
+    ],
+)
+def test_declares_prefix_is_exactly_the_substring_test(raw: bytes) -> None:
+    assert declares_prefix(raw) is (b"xmlns:" in raw)

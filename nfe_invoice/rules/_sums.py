@@ -50,7 +50,7 @@ _ISSQN_FIELDS: Final = (
     "vBC", "vISSQN", "vDeducao", "vOutro", "vDescIncond", "vDescCond", "vISSRet",
 )
 # (key, attribute) pairs, built once so the hot loop formats no strings.
-_ICMS_KEYS: Final = tuple((f"ICMS.{name}", name) for name in _ICMS_FIELDS)
+_ICMS_KEY_OF: Final = {name: f"ICMS.{name}" for name in _ICMS_FIELDS}
 _ICMS_UF_DEST_KEYS: Final = tuple((f"ICMSUFDest.{name}", name) for name in _ICMS_UF_DEST_FIELDS)
 _PROD_KEYS: Final = tuple((f"prod.{name}", name) for name in _PROD_FIELDS)
 _ISSQN_KEYS: Final = tuple((f"ISSQN.{name}", name) for name in _ISSQN_FIELDS)
@@ -100,15 +100,22 @@ def is_service(item: Item) -> bool:
     return item.prod is not None and item.prod.NCM == "00"
 
 
+def _add(acc: dict[str, Decimal], key: str, value: Decimal | None) -> None:
+    if value is not None:
+        acc[key] = acc.get(key, ZERO) + value
+
+
 def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
     """Add every summable value of one item into ``acc`` (absent values add nothing).
 
-    Written as straight-line code on purpose: it runs for every item of every document validated.
+    Written as straight-line code on purpose: it runs for every item of every document validated. The
+    ICMS group (64 fields, a handful present) is read through its ``__dict__``, which holds exactly the
+    fields that were given (model.py): every field it lacks is None, and None adds nothing.
     """
     get = acc.get
     prod = item.prod
     taxes = item.imposto
-    service = is_service(item)
+    service = (taxes is not None and taxes.ISSQN is not None) or (prod is not None and prod.NCM == "00")
     value: Decimal | None
     if prod is not None:
         value = prod.vProd
@@ -120,45 +127,55 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
             value = getattr(prod, name)
             if value is not None:
                 acc[key] = get(key, ZERO) + value
-    pairs: list[tuple[str, Decimal | None]] = [("vItem", item.vItem)]
+    value = item.vItem
+    if value is not None:
+        acc["vItem"] = get("vItem", ZERO) + value
     returned = item.impostoDevol
     if returned is not None and returned.IPI is not None:
-        pairs.append(("impostoDevol.vIPIDevol", returned.IPI.vIPIDevol))
-    if taxes is not None:
-        pairs.append(("imposto.vTotTrib", taxes.vTotTrib))
-        icms = taxes.ICMS
-        if icms is not None:
-            for key, name in _ICMS_KEYS:
-                value = getattr(icms, name)
-                if value is not None:
-                    acc[key] = get(key, ZERO) + value
-        uf_dest = taxes.ICMSUFDest
-        if uf_dest is not None:
-            pairs.extend((key, getattr(uf_dest, name)) for key, name in _ICMS_UF_DEST_KEYS)
-        if taxes.II is not None:
-            pairs.append(("II.vII", taxes.II.vII))
-        if taxes.IPI is not None:
-            pairs.append(("IPI.vIPI", taxes.IPI.vIPI))
-        if taxes.PIS is not None:
-            pairs.append(("service.PIS.vPIS" if service else "goods.PIS.vPIS", taxes.PIS.vPIS))
-        if taxes.COFINS is not None:
-            key = "service.COFINS.vCOFINS" if service else "goods.COFINS.vCOFINS"
-            pairs.append((key, taxes.COFINS.vCOFINS))
-        # NT 2020.005: PIS-ST / COFINS-ST enter vNF (and vItem) only when indSoma... = 1.
-        if taxes.PISST is not None and taxes.PISST.indSomaPISST == "1":
-            pairs.append(("PISST.vPIS", taxes.PISST.vPIS))
-        if taxes.COFINSST is not None and taxes.COFINSST.indSomaCOFINSST == "1":
-            pairs.append(("COFINSST.vCOFINS", taxes.COFINSST.vCOFINS))
-        issqn = taxes.ISSQN
-        if issqn is not None:
-            pairs.extend((key, getattr(issqn, name)) for key, name in _ISSQN_KEYS)
-        if taxes.IS is not None:
-            pairs.append(("IS.vIS", taxes.IS.vIS))
-        if taxes.IBSCBS is not None:
-            pairs.extend(_reform_values(taxes.IBSCBS))
-    for key, value in pairs:
+        _add(acc, "impostoDevol.vIPIDevol", returned.IPI.vIPIDevol)
+    if taxes is None:
+        return
+    value = taxes.vTotTrib
+    if value is not None:
+        acc["imposto.vTotTrib"] = get("imposto.vTotTrib", ZERO) + value
+    icms = taxes.ICMS
+    if icms is not None:
+        for name, given in vars(icms).items():
+            summed = _ICMS_KEY_OF.get(name)
+            if summed is not None and given is not None:
+                acc[summed] = get(summed, ZERO) + given
+    uf_dest = taxes.ICMSUFDest
+    if uf_dest is not None:
+        for key, name in _ICMS_UF_DEST_KEYS:
+            _add(acc, key, getattr(uf_dest, name))
+    if taxes.II is not None:
+        _add(acc, "II.vII", taxes.II.vII)
+    if taxes.IPI is not None:
+        _add(acc, "IPI.vIPI", taxes.IPI.vIPI)
+    if taxes.PIS is not None:
+        value = taxes.PIS.vPIS
         if value is not None:
+            key = "service.PIS.vPIS" if service else "goods.PIS.vPIS"
             acc[key] = get(key, ZERO) + value
+    if taxes.COFINS is not None:
+        value = taxes.COFINS.vCOFINS
+        if value is not None:
+            key = "service.COFINS.vCOFINS" if service else "goods.COFINS.vCOFINS"
+            acc[key] = get(key, ZERO) + value
+    # NT 2020.005: PIS-ST / COFINS-ST enter vNF (and vItem) only when indSoma... = 1.
+    if taxes.PISST is not None and taxes.PISST.indSomaPISST == "1":
+        _add(acc, "PISST.vPIS", taxes.PISST.vPIS)
+    if taxes.COFINSST is not None and taxes.COFINSST.indSomaCOFINSST == "1":
+        _add(acc, "COFINSST.vCOFINS", taxes.COFINSST.vCOFINS)
+    issqn = taxes.ISSQN
+    if issqn is not None:
+        for key, name in _ISSQN_KEYS:
+            _add(acc, key, getattr(issqn, name))
+    if taxes.IS is not None:
+        _add(acc, "IS.vIS", taxes.IS.vIS)
+    if taxes.IBSCBS is not None:
+        for key, value in _reform_values(taxes.IBSCBS):
+            _add(acc, key, value)
 
 
 def _reform_values(ibscbs: IbsCbs) -> list[tuple[str, Decimal | None]]:

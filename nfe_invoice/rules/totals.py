@@ -220,8 +220,49 @@ def failing_rows(document: NFeDocument, sums: DocumentSums) -> frozenset[str]:
     is done once per document: the rows then only look their code up.
     """
     if sums.failing_totals is None:
-        sums.failing_totals = frozenset(spec.code for spec in TOTAL_RULES if _fails_safely(spec, document, sums))
+        sums.failing_totals = _failing_rows(document, sums)
     return sums.failing_totals
+
+
+#: Per row: the row, whether its total is in ICMSTot (else ISSQNtot), the total's tag and its item sum.
+_ROWS: Final = tuple((spec, spec.group == "ICMSTot", spec.tag, spec.source) for spec in TOTAL_RULES)
+
+
+def _failing_rows(document: NFeDocument, sums: DocumentSums) -> frozenset[str]:
+    """The failing rows: a row whose total equals its item sum exactly passes at once, any other row is
+    judged by :func:`_fails`.
+
+    Why: judging all 37 rows through :func:`_fails` cost ~17 us per document, mostly for rows that hold
+    an exact match (the usual case). The shortcut decides only "passes", and only where :func:`_fails`
+    provably says the same: the row's source is its usual one (not an adjustment, finNFe 3) and no item
+    has ``indTot=0`` (so the counted sum is the sum over every item); then a declared total equal to that
+    sum, or a total that :func:`_declared` says does not apply, passes in :func:`_fails` too.
+    """
+    total = document.infNFe.total
+    if total is None:
+        return frozenset()  # no row applies (see _declared)
+    if sums.excluded or document.ide.finNFe == "3":
+        return frozenset(spec.code for spec in TOTAL_RULES if _fails_safely(spec, document, sums))
+    every = sums.every
+    icms, issqn = total.ICMSTot, total.ISSQNtot
+    failing: list[str] = []
+    for spec, in_icms, tag, source in _ROWS:
+        group = icms if in_icms else issqn
+        if group is None:
+            if in_icms:
+                continue  # no ICMSTot: its rows do not apply (the XSD reports the absence)
+            declared = ZERO  # no ISSQNtot: no services, every total zero
+        else:
+            declared = getattr(group, tag)
+            if declared is None:
+                if not spec.absent_is_zero:
+                    continue  # an absent optional total is not judged
+                declared = ZERO
+        if declared == every.get(source, ZERO):
+            continue
+        if _fails_safely(spec, document, sums):
+            failing.append(spec.code)
+    return frozenset(failing)
 
 
 def _fails_safely(spec: TotalRule, document: NFeDocument, sums: DocumentSums) -> bool:
