@@ -258,7 +258,9 @@ async def test_a_closed_transport_refuses_new_requests() -> None:
             await transport.handle_async_request(httpx.Request("GET", f"http://127.0.0.1:{server.port}/"))
 
 
-async def test_the_async_client_uses_it_by_default_against_the_sandbox() -> None:
+async def test_the_async_client_uses_it_by_default_against_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     with Sandbox(orders=[make_order("1001-01", [{"id": "7", "price": 1990}])]) as vtex:
         async with AsyncVtexClient(base_url=vtex.base_url, credentials=Credentials("key", "token")) as vtex_client:
             assert isinstance(vtex_client._http._transport, LeanAsyncTransport)
@@ -338,3 +340,27 @@ async def test_a_header_that_would_inject_a_line_is_never_sent(value: str) -> No
         with pytest.raises(httpx.LocalProtocolError):
             await http.get("/", headers={"X-VTEX-API-AppToken": value})
         assert server.connections == 0  # refused before a connection was even taken
+
+
+async def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integrators behind a corporate proxy set HTTP(S)_PROXY: the async client then leaves the requests to
+    httpx's own transport, which sends them through the proxy (httpx ignores the environment's proxies once a
+    transport is given, so the lean one is only for direct connections)."""
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            seen.append(head.split(b"\r\n", 1)[0])
+            writer.write(answer(b'{"orderId": "1-01", "status": "invoiced", "value": 0, "items": []}'))
+            await writer.drain()
+
+    async with serving(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with AsyncVtexClient(base_url="http://vtex.example", credentials=Credentials("k", "t")) as vtex:
+            assert not isinstance(vtex._http._transport, LeanAsyncTransport)
+            order = await vtex.get_order("1-01")
+        assert order.order_id == "1-01"
+        assert seen == [b"GET http://vtex.example/api/oms/pvt/orders/1-01 HTTP/1.1"]  # the absolute form: a proxy

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
+from urllib.request import getproxies
 
 import anyio
 import httpx
@@ -307,8 +308,10 @@ class AsyncVtexClient:
         self._slots = anyio.Semaphore(max_concurrency)
         self.max_concurrency = max_concurrency
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
-        self._http = httpx.AsyncClient(transport=transport or LeanAsyncTransport(max_idle=max_concurrency),
-                                       timeout=self._core.httpx_timeout(), limits=limits, follow_redirects=False)
+        if transport is None and not getproxies():  # behind a proxy, httpx's own (see .transport)
+            transport = LeanAsyncTransport(max_idle=max_concurrency)
+        self._http = httpx.AsyncClient(transport=transport, timeout=self._core.httpx_timeout(), limits=limits,
+                                       follow_redirects=False)
 
     @property
     def endpoint(self) -> Endpoint:

@@ -4,8 +4,10 @@ Why it exists: httpx's default transport (httpcore over anyio) spends about 0.7 
 this project's 2-core reference machine, and h11 under asyncio still 0.2 ms, against 20 us for a bare
 asyncio exchange; a batch makes two requests per invoice (the order check and the POST), so the transport was
 most of a batch's sending cost. This one keeps everything httpx gives the client (requests, responses,
-timeouts, its exception types, proxies from the environment, which httpx mounts with its own transports) and
-replaces only the connection handling.
+timeouts, its exception types) and replaces only the connection handling. httpx ignores the environment's
+proxies once a client is given a transport, so :class:`~.client.AsyncVtexClient` uses this one only when no
+proxy is configured (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, as :func:`urllib.request.getproxies`
+reads them); behind a proxy, httpx's own transport carries the requests, as before.
 
 The codec is the strict subset of RFC 9112 a JSON API needs: requests with a ``Content-Length`` body;
 answers framed by ``Content-Length``, ``chunked`` or the end of the connection; 1xx answers skipped;
