@@ -56,16 +56,22 @@ def own_rules_only(document: NFeDocument) -> list[Finding]:
     return found
 
 
-def readable_fixtures() -> list[Path]:
-    """Every fixture that is an NF-e 4.00 (the others are events, other layouts or broken on purpose)."""
+def nfe_files(paths: Iterable[Path]) -> list[Path]:
+    """The files among ``paths`` that the parser reads as an NF-e 4.00 (the others are events, other layouts
+    or broken on purpose, judged by the parser's own tests)."""
     readable = []
-    for path in sorted(FIXTURES.rglob("*.xml")):
+    for path in paths:
         try:
             parse(path)
         except InputError:
             continue
         readable.append(path)
     return readable
+
+
+def readable_fixtures() -> list[Path]:
+    """Every fixture that is an NF-e 4.00."""
+    return nfe_files(sorted(FIXTURES.rglob("*.xml")))
 
 
 def valid(items: int = 3, **changes: object) -> bytes:

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nfe_invoice import parse
-from nfe_invoice.errors import InputError
 from nfe_invoice.findings import Severity
 from nfe_invoice.rules import rule_codes
 from nfe_invoice.rules._sums import compute_sums, sums_of
@@ -29,6 +28,7 @@ from .rules_helpers_totals import (
     as_service,
     errors_of,
     findings_of,
+    nfe_files,
     own_rules_only,
     sefaz_of,
     valid,
@@ -485,19 +485,7 @@ AUTHORISED = [
 NOT_REALLY_AUTHORISED = {"nfelib__nfeProc_55_RTC_IBSCBS.xml"}
 
 
-def _readable(paths: list[Path]) -> list[Path]:
-    """The real files the parser accepts (the others are judged by the parser's own tests)."""
-    readable = []
-    for path in paths:
-        try:
-            parse(path)
-        except InputError:
-            continue
-        readable.append(path)
-    return readable
-
-
-@pytest.mark.parametrize("path", _readable(REAL), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", nfe_files(REAL), ids=lambda path: path.name)
 def test_every_real_document_runs_through_the_rules(path: Path) -> None:
     findings_of(parse(path))
 

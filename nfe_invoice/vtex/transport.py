@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Coroutine
 from contextlib import suppress
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -112,48 +113,36 @@ class _Reader:
 
     async def until(self, separator: bytes) -> bytes:
         """Bytes up to and including ``separator`` (at most 64 KiB: the stream's limit)."""
+        return await self._bounded(self.reader.readuntil(separator))
+
+    async def exactly(self, count: int) -> bytes:
+        return await self._bounded(self.reader.readexactly(count), within_answer=True)
+
+    async def to_end(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while data := await self._bounded(self.reader.read(65536), within_answer=True):
+            size += len(data)
+            if size > _MAX_BODY:
+                raise self._protocol_error("an answer larger than 64 MiB")
+            parts.append(data)
+        return b"".join(parts)
+
+    async def _bounded(self, read: Coroutine[Any, Any, bytes], *, within_answer: bool = False) -> bytes:
+        """One read from the socket under the read timeout, its failures as httpx's exceptions."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await self.reader.readuntil(separator)
+                return await read
         except TimeoutError:
-            raise httpx.ReadTimeout("no answer within the read timeout", request=self.request) from None
+            what = "the answer stopped coming" if within_answer else "no answer"
+            raise httpx.ReadTimeout(f"{what} within the read timeout", request=self.request) from None
         except asyncio.IncompleteReadError as exc:
-            what = "without an answer" if not exc.partial else "in the middle of the answer"
+            what = "in the middle of the answer" if within_answer or exc.partial else "without an answer"
             raise self._protocol_error(f"the server closed the connection {what}") from None
         except asyncio.LimitOverrunError:
             raise self._protocol_error("an answer head or line longer than 64 KiB") from None
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__, request=self.request) from exc
-
-    async def exactly(self, count: int) -> bytes:
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self.reader.readexactly(count)
-        except TimeoutError:
-            raise httpx.ReadTimeout("the answer stopped coming within the read timeout", request=self.request) from None
-        except asyncio.IncompleteReadError:
-            raise self._protocol_error("the server closed the connection in the middle of the answer") from None
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=self.request) from exc
-
-    async def to_end(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    data = await self.reader.read(65536)
-            except TimeoutError:
-                raise httpx.ReadTimeout("the answer stopped coming within the read timeout",
-                                        request=self.request) from None
-            except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=self.request) from exc
-            if not data:
-                return b"".join(parts)
-            size += len(data)
-            if size > _MAX_BODY:
-                raise self._protocol_error("an answer larger than 64 MiB")
-            parts.append(data)
 
     async def head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
         """Status line and headers of the final (non-1xx) answer: (version, status, reason, headers)."""
