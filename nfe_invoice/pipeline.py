@@ -52,6 +52,7 @@ from .vtex.mapping import (
     ItemFacts,
     MappingOptions,
     build_invoice,
+    build_template,
     format_invoice_number,
     item_facts,
     load_sku_map,
@@ -322,30 +323,21 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
     report_dict = report.to_dict()
     report_dict["file"] = label
     facts = item_facts(document)
-    template = payload_text if payload_text is not None else _template_payload(document, facts, options)
+    template = payload_text if payload_text is not None else _template_payload(document, options)
     return Prepared(source=label, record=record, report=report_dict, warnings=warnings, facts=facts,
                     template=template)
 
 
-def _template_payload(document: NFeDocument, facts: tuple[ItemFacts, ...], options: PipelineOptions) -> str | None:
-    """For a document whose items wait for the order (fractional quantities): its payload with stand-in items,
-    so the sending stage only matches items (:func:`remap_items`) instead of parsing the XML again.
-
-    The stand-in order sells each item's quantity as one unit; when that cannot work (one cProd with several
-    quantities), None, and the sending stage maps the whole document again.
-    """
-    lines = {}
-    for fact in facts:
-        if fact.cProd is None or fact.cProd in lines:
-            return None
-        lines[fact.cProd] = {"id": fact.cProd, "refId": fact.cProd, "quantity": 1,
-                             "unitMultiplier": str(fact.qCom or 1)}
+def _template_payload(document: NFeDocument, options: PipelineOptions) -> str | None:
+    """For a document whose items wait for the order (fractional quantities): its payload with stand-in items
+    (:func:`~nfe_invoice.vtex.mapping.build_template`), so the sending stage only matches items
+    (:func:`remap_items`) instead of parsing the XML again; None when it cannot be built (the sending stage
+    then maps the whole document against the order, and says why not)."""
     try:
-        stand_in = Order.model_validate({"orderId": "template", "items": list(lines.values())})
-        mapped = build_invoice(document, order=stand_in, options=options.mapping, force=True)
+        template = build_template(document, options=options.mapping)
     except (MappingError, ValueError):
         return None
-    return mapped.payload.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
+    return template.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
 
 
 #: The options of this worker process (set once by the pool's initializer, not sent with every chunk).

@@ -1,5 +1,6 @@
 """The worker's fast path: items matched against the order from the facts read at enqueue time give exactly
-what mapping the whole document against that order gives (so skipping the second parse changes nothing)."""
+what mapping the whole document against that order gives (so skipping the second parse changes nothing),
+from the stored payload or, for items that wait for the order, from the template with stand-in items."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from nfe_invoice.errors import MappingError
 from nfe_invoice.parse import parse
 from nfe_invoice.testing import ItemSpec, build_nfe, default_spec
 from nfe_invoice.testing.orders import order_for_document
-from nfe_invoice.vtex.mapping import build_invoice, item_facts, remap_items
+from nfe_invoice.vtex.mapping import build_invoice, build_template, item_facts, remap_items
 from nfe_invoice.vtex.models import Order
 
 QUANTITIES = st.sampled_from([Decimal(1), Decimal(2), Decimal(3), Decimal("0.5"), Decimal("2.5"), Decimal("1.250")])
@@ -39,11 +40,13 @@ def test_remapping_the_stored_payload_equals_mapping_the_document_again(raw: byt
     document = parse(raw)
     order = Order.model_validate(order_for_document(document, "REMAP-01"))
     fractional = any(item.prod is not None and item.prod.qCom % 1 for item in document.items)
-    if fractional:  # the pipeline stores no payload for these (it waits for the order): no fast path
+    if fractional:  # no payload is stored for these (it waits for the order): the fast path takes the template
         with pytest.raises(MappingError, match="unitMultiplier is needed"):
             build_invoice(document)
-        return
-    stored = build_invoice(document).payload  # what enqueue stores (SKU ids from cProd)
+        stored = build_template(document)
+        assert all((item.price, item.quantity) == (0, 1) for item in stored.items)  # stand-ins, never sent
+    else:
+        stored = build_invoice(document).payload  # what enqueue stores (SKU ids from cProd)
     refusal: MappingError | None = None
     try:
         full = build_invoice(document, order=order)

@@ -514,16 +514,7 @@ def build_invoice(
         if not force:
             raise ValidationRefusedError(report.errors)
         warnings.append(f"mapped although validation found {len(report.errors)} error(s) (forced)")
-    invoice_type = _invoice_type(document)
-    key = _access_key(document)
-    value = cents(document.totals.vNF, "total/ICMSTot/vNF")
-    if value <= 0:
-        raise MappingError(f"total/ICMSTot/vNF {document.totals.vNF} is not positive", code="mapping.value")
-    issued = _issuance_date(document)
-    values = _placeholders(document, key)
-    number = _invoice_number(options.invoice_number_format, values)
-    values["invoiceNumber"] = number
-
+    header = _Header(document, options)
     if order is not None and options.sku_map is not None:
         warnings.append("the SKU map is not used: SKU ids come from the order")
     lines = _lines(document, order, None if order is not None else options.sku_map)
@@ -531,40 +522,73 @@ def build_invoice(
     for item, _ in priced:
         if item.price == 0:
             warnings.append(f"SKU {item.id} is invoiced at price 0")
-
-    carrier = document.infNFe.transp.transporta if document.infNFe.transp else None
-    courier = options.courier or (carrier.xNome if carrier is not None and carrier.xNome else None)
-    tracking_number, tracking_url, dispatched = "", "", None
-    if options.include_tracking:
-        tracking_number = options.tracking_number or ""
-        values["trackingNumber"] = tracking_number
-        if options.tracking_url_template is not None:
-            tracking_url = options.tracking_url_template.format(**values)
-        dispatched = document.ide.dhSaiEnt or issued
-    try:
-        payload = InvoicePayload(
-            type=invoice_type,
-            issuance_date=issued,
-            invoice_number=number,
-            invoice_value=value,
-            invoice_key=key,
-            invoice_url=options.invoice_url_template.format(**values) if options.invoice_url_template else None,
-            embedded_invoice=_embedded(document) if options.embed_invoice else None,
-            courier=courier,
-            tracking_number=tracking_number,
-            tracking_url=tracking_url,
-            dispatched_date=dispatched,
-            items=tuple(item for item, _ in priced),
-        )
-    except ValidationError as exc:  # a rule above should have caught it; say which field, never a traceback
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise MappingError(f"the payload does not hold: {problems}", code="mapping.payload") from exc
     return MappedInvoice(
-        payload=payload,
+        payload=header.payload(document, options, tuple(item for item, _ in priced)),
         residuals=tuple(residual for _, residual in priced),
         warnings=tuple(warnings),
         invoice_value_as_integer=options.invoice_value_as_integer,
     )
+
+
+def build_template(document: NFeDocument, *, options: MappingOptions = DEFAULT_OPTIONS) -> InvoicePayload:
+    """The payload of a document whose items wait for the order (a fractional quantity needs the order's
+    ``unitMultiplier``): every field as :func:`build_invoice` makes it, and one stand-in line per NF-e item
+    (its cProd, quantity 1, price 0) that :func:`remap_items` replaces once the order is known.
+
+    Never stored and never sent as it is: it spares the stage that fetches the order parsing the XML again.
+    Raises :class:`MappingError` as :func:`build_invoice` would for anything but the items.
+    """
+    header = _Header(document, options)
+    stand_ins = tuple(InvoiceItem(id=fact.cProd or f"item-{fact.number}", price=0, quantity=1)
+                      for fact in item_facts(document))
+    return header.payload(document, options, stand_ins)
+
+
+class _Header:
+    """Every field of the payload but the items, read and checked before the items are (refusals keep
+    their order: type, access key, value, dates, invoice number)."""
+
+    def __init__(self, document: NFeDocument, options: MappingOptions) -> None:
+        self.type = _invoice_type(document)
+        self.key = _access_key(document)
+        self.value = cents(document.totals.vNF, "total/ICMSTot/vNF")
+        if self.value <= 0:
+            raise MappingError(f"total/ICMSTot/vNF {document.totals.vNF} is not positive", code="mapping.value")
+        self.issued = _issuance_date(document)
+        self.values = _placeholders(document, self.key)
+        self.number = _invoice_number(options.invoice_number_format, self.values)
+        self.values["invoiceNumber"] = self.number
+
+    def payload(self, document: NFeDocument, options: MappingOptions, items: tuple[InvoiceItem, ...]
+                ) -> InvoicePayload:
+        values = self.values
+        carrier = document.infNFe.transp.transporta if document.infNFe.transp else None
+        courier = options.courier or (carrier.xNome if carrier is not None and carrier.xNome else None)
+        tracking_number, tracking_url, dispatched = "", "", None
+        if options.include_tracking:
+            tracking_number = options.tracking_number or ""
+            values["trackingNumber"] = tracking_number
+            if options.tracking_url_template is not None:
+                tracking_url = options.tracking_url_template.format(**values)
+            dispatched = document.ide.dhSaiEnt or self.issued
+        try:
+            return InvoicePayload(
+                type=self.type,
+                issuance_date=self.issued,
+                invoice_number=self.number,
+                invoice_value=self.value,
+                invoice_key=self.key,
+                invoice_url=options.invoice_url_template.format(**values) if options.invoice_url_template else None,
+                embedded_invoice=_embedded(document) if options.embed_invoice else None,
+                courier=courier,
+                tracking_number=tracking_number,
+                tracking_url=tracking_url,
+                dispatched_date=dispatched,
+                items=items,
+            )
+        except ValidationError as exc:  # a rule above should have caught it; say which field, never a traceback
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise MappingError(f"the payload does not hold: {problems}", code="mapping.payload") from exc
 
 
 def format_invoice_number(document: NFeDocument, template: str = "{nNF}") -> str:
