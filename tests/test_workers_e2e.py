@@ -79,10 +79,13 @@ def test_workers_drain_with_one_killed_and_a_connection_cut(
 
     for document in documents:
         assert [p["invoiceNumber"] for p in packages(sandbox, document.order_id)] == [document.invoice_number]
-    # a renewal only where an answer was lost after VTEX applied it: the kill and the cut add none, since the
-    # order is checked before anything taken over is resent
+    # A renewal only where an answer was lost after VTEX applied it (the drop and the slow answer), or where
+    # the killed worker had a POST on the wire: its records are taken over at once (its process is gone) and
+    # their orders checked before anything is resent, but a request it had already written can still be
+    # applied after that check, and VTEX then renews the receipt (one package still, as checked above). The
+    # cut adds none. So at most the drop, the slow answer and the killed worker's 4 requests in flight.
     assert max(sandbox.invoice_posts().values()) <= 2
-    assert sum(sandbox.invoice_posts().values()) <= count + 2
+    assert sum(sandbox.invoice_posts().values()) <= count + 2 + 4
     assert len(sandbox.invoice_posts()) == count
 
     before = dict(sandbox.invoice_posts())
