@@ -36,7 +36,6 @@ import json
 import re
 import socket
 import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from .base import (
     State,
     compress_document,
     decide_enqueue,
+    decompress_document,
     owner_is_dead,
 )
 
@@ -478,7 +478,7 @@ class PostgresJournal:
             for record_id in ids:
                 row = by_id[record_id]
                 record = _record(row[2:])
-                claims.append(Claim(record=record, document=zlib.decompress(row[1]), attempt=record.attempts,
+                claims.append(Claim(record=record, stored_document=row[1], attempt=record.attempts,
                                     owner=owner, recovered=record_id in taken_over))
             return claims
 
@@ -605,7 +605,7 @@ class PostgresJournal:
         """The XML stored with the record, as received (None when there is no such record)."""
         row = self._run(lambda conn, _retried: conn.execute(
             f"SELECT document FROM nfe_invoice_records WHERE {_KEY}", _key_params(key)).fetchone())
-        return None if row is None else zlib.decompress(row[0])
+        return None if row is None else decompress_document(row[0])
 
     def records(self, query: Query | None = None) -> Iterator[Record]:
         """Oldest first, fetched a page at a time (each page its own short transaction, keyed by row id), so a

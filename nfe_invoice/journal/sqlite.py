@@ -30,7 +30,6 @@ import os
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -51,6 +50,7 @@ from .base import (
     State,
     compress_document,
     decide_enqueue,
+    decompress_document,
     owner_is_dead,
 )
 
@@ -378,7 +378,7 @@ class SqliteJournal:
             row = by_id[record_id]
             record = _record(row[2:])
             claims.append(Claim(
-                record=record, document=zlib.decompress(row[1]), attempt=record.attempts, owner=owner,
+                record=record, stored_document=row[1], attempt=record.attempts, owner=owner,
                 recovered=record_id in taken_over,
             ))
         return claims
@@ -475,7 +475,7 @@ class SqliteJournal:
         """The XML stored with the record, as received (None when there is no such record)."""
         with self._read() as conn:
             row = conn.execute(f"SELECT document FROM {_RECORDS} WHERE {_KEY}", _key(key)).fetchone()
-        return None if row is None else zlib.decompress(row[0])
+        return None if row is None else decompress_document(row[0])
 
     def records(self, query: Query | None = None) -> Iterator[Record]:
         """Matching records, oldest first, read a page at a time (no lock or read transaction held between
