@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--items", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8, help="as the configuration's default")
     args = parser.parse_args()
     print(f"batch end to end, {args.items}-item signed nfeProc, sandbox in its own process, {os.cpu_count()} cores")
     print(f"{'documents':>10} {'seconds':>8} {'docs/s':>8} {'peak RSS MiB':>13}  states")
