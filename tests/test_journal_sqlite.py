@@ -184,6 +184,16 @@ def test_leases_expire_on_the_journal_clock(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- migration
 
 
+def insert_old_record(conn: sqlite3.Connection, n: int, state: str, **columns: object) -> None:
+    """Record ``n`` as schema versions 1 and 2 stored it (the XML and payload in its row), with ``columns``."""
+    e = entry(n)
+    values = {"account": e.key.account, "order_id": e.key.order_id, "invoice_number": e.key.invoice_number,
+              "access_key": e.access_key, "xml_sha256": e.xml_sha256, "document": zlib.compress(e.document),
+              "payload": e.payload, "payload_sha256": e.payload_sha256, "state": state, **columns}
+    conn.execute(f"INSERT INTO records ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                 tuple(values.values()))
+
+
 def v1_journal(path: Path) -> None:
     """A journal as version 1 wrote it: its DDL, and rows in each state it knew."""
     conn = sqlite3.connect(path, isolation_level=None)
@@ -193,16 +203,9 @@ def v1_journal(path: Path) -> None:
         (4, "failed", None, "VTEX 503"), (5, "refused", None, "[totals.vnf] off by one cent"),
     ]
     for n, state, receipt, reason in rows:
-        e = entry(n)
-        conn.execute(
-            "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256, document, payload,"
-            " payload_sha256, state, attempts, receipt, reason, findings, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.key.account, e.key.order_id, e.key.invoice_number, e.access_key, e.xml_sha256,
-             zlib.compress(e.document), e.payload, e.payload_sha256, state, 1 if state != "queued" else 0, receipt,
-             reason, '[{"code": "totals.vnf"}]' if state == "refused" else "[]", 1_700_000_000.0 + n,
-             1_700_000_100.0 + n),
-        )
+        insert_old_record(conn, n, state, attempts=1 if state != "queued" else 0, receipt=receipt, reason=reason,
+                          findings='[{"code": "totals.vnf"}]' if state == "refused" else "[]",
+                          created_at=1_700_000_000.0 + n, updated_at=1_700_000_100.0 + n)
     conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -266,16 +269,10 @@ def v2_journal(path: Path) -> None:
     for _, script in migration_steps()[:2]:
         conn.executescript(script)
     for n, state, sent in ((1, "queued", None), (2, "sent", "as-stored"), (3, "sent", '{"other": true}')):
-        e = entry(n)
-        conn.execute(
-            "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256, document, payload,"
-            " payload_sha256, state, attempts, receipt, created_at, updated_at, sent_payload, sent_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.key.account, e.key.order_id, e.key.invoice_number, e.access_key, e.xml_sha256,
-             zlib.compress(e.document), e.payload, e.payload_sha256, state, 0 if sent is None else 1,
-             None if sent is None else f"receipt-{n}", 1_700_000_000.0, 1_700_000_100.0,
-             e.payload if sent == "as-stored" else sent, None if sent is None else 1_700_000_100.0),
-        )
+        insert_old_record(conn, n, state, attempts=0 if sent is None else 1,
+                          receipt=None if sent is None else f"receipt-{n}", created_at=1_700_000_000.0,
+                          updated_at=1_700_000_100.0, sent_payload=entry(n).payload if sent == "as-stored" else sent,
+                          sent_at=None if sent is None else 1_700_000_100.0)
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

@@ -88,6 +88,25 @@ async def echo_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         await writer.drain()
 
 
+def serve_raw(answer_bytes: bytes) -> Handler:
+    """A server that gives every request these bytes as its answer."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer_bytes)
+            await writer.drain()
+    return handler
+
+
+def serve_once(answer_bytes: bytes) -> Handler:
+    """A server that answers one request with these bytes, then closes the connection."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer_bytes)
+        await writer.drain()
+    return handler
+
+
 def client(transport: httpx.AsyncBaseTransport, port: int, scheme: str = "http", timeout: float = 5.0
            ) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=f"{scheme}://127.0.0.1:{port}", timeout=timeout)
@@ -112,12 +131,7 @@ async def test_concurrent_requests_open_connections_that_are_then_reused() -> No
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced_not_failed() -> None:
-    async def one_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer(b"once"))
-        await writer.drain()  # then the handler returns and the connection closes (keep-alive timeout)
-
-    async with serving(one_then_close) as server, client(LeanAsyncTransport(), server.port) as http:
+    async with serving(serve_once(answer(b"once"))) as server, client(LeanAsyncTransport(), server.port) as http:
         assert (await http.get("/")).content == b"once"
         await asyncio.sleep(0.05)  # the end of stream reaches the idle connection
         assert (await http.get("/")).content == b"once"
@@ -156,11 +170,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 
 
 async def test_an_answer_cut_in_the_middle_is_a_protocol_error_and_the_connection_is_dropped() -> None:
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-        await writer.drain()
-
+    cut = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
     async with serving(cut) as server, client(LeanAsyncTransport(), server.port) as http:
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             await http.get("/")
@@ -247,15 +257,6 @@ async def test_the_async_client_uses_it_by_default_against_the_sandbox(monkeypat
         assert vtex.stats["requests_total"] == 5
 
 
-async def serve_raw(answer_bytes: bytes) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(answer_bytes)
-            await writer.drain()
-    return handler
-
-
 @pytest.mark.parametrize(
     ("raw", "content"),
     [
@@ -269,18 +270,14 @@ async def serve_raw(answer_bytes: bytes) -> Handler:
     ids=["informational-first", "no-content", "repeated-equal-length", "chunked", "chunk-extension-and-trailer"],
 )
 async def test_answers_framed_every_way_rfc_9112_allows(raw: bytes, content: bytes) -> None:
-    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+    async with serving(serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
         for _ in range(2):
             assert (await http.get("/")).content == content
         assert server.connections == 1  # and each left the connection clean for the next request
 
 
 async def test_an_answer_without_length_ends_with_the_connection() -> None:
-    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
-        await writer.drain()
-
+    until_close = serve_once(b"HTTP/1.0 200 OK\r\n\r\nall of it")
     async with serving(until_close) as server, client(LeanAsyncTransport(), server.port) as http:
         assert (await http.get("/")).content == b"all of it"
         assert (await http.get("/")).content == b"all of it"
@@ -293,17 +290,20 @@ async def test_an_answer_without_length_ends_with_the_connection() -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0_2\r\nok\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\nok",
         b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
         b"SMTP ready\r\n\r\n",
     ],
-    ids=["two-lengths", "negative-length", "chunk-size-not-hex", "chunk-overrun", "unknown-coding", "header-no-colon",
+    ids=["two-lengths", "negative-length", "chunk-size-not-hex", "chunk-size-0x", "chunk-size-underscore",
+         "chunk-overrun", "unknown-coding", "header-no-colon",
          "status-four-digits", "not-http"],
 )
 async def test_an_answer_that_cannot_be_framed_exactly_is_a_protocol_error(raw: bytes) -> None:
-    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+    async with serving(serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
         with pytest.raises(httpx.RemoteProtocolError):
             await http.get("/")
 
@@ -311,7 +311,7 @@ async def test_an_answer_that_cannot_be_framed_exactly_is_a_protocol_error(raw: 
 async def test_a_gzip_answer_is_decoded_by_httpx() -> None:
     body = gzip.compress(b'{"ok": true}')
     raw = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    async with serving(await serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
+    async with serving(serve_raw(raw)) as server, client(LeanAsyncTransport(), server.port) as http:
         assert (await http.get("/")).json() == {"ok": True}
 
 

@@ -178,7 +178,7 @@ class SqliteJournal:
             with self._errors("opened"):
                 self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                 mode = self._wal_mode()
-                if str(mode).lower() != "wal":
+                if mode.lower() != "wal":
                     raise JournalError(f"the journal {self.url} cannot use WAL mode here (got {mode!r})")
                 self._conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
             self.migrate()

@@ -115,29 +115,25 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
     get = acc.get
     prod = item.prod
     taxes = item.imposto
-    service = (taxes is not None and taxes.ISSQN is not None) or (prod is not None and prod.NCM == "00")
+    kind = "service." if is_service(item) else "goods."  # vProd, PIS and COFINS are also summed by kind
     value: Decimal | None
     if prod is not None:
         value = prod.vProd
         if value is not None:
-            key = "service.vProd" if service else "goods.vProd"
+            key = kind + "vProd"
             acc[key] = get(key, ZERO) + value
             acc["prod.vProd"] = get("prod.vProd", ZERO) + value
         for key, name in _PROD_KEYS:
             value = getattr(prod, name)
             if value is not None:
                 acc[key] = get(key, ZERO) + value
-    value = item.vItem
-    if value is not None:
-        acc["vItem"] = get("vItem", ZERO) + value
+    _add(acc, "vItem", item.vItem)
     returned = item.impostoDevol
     if returned is not None and returned.IPI is not None:
         _add(acc, "impostoDevol.vIPIDevol", returned.IPI.vIPIDevol)
     if taxes is None:
         return
-    value = taxes.vTotTrib
-    if value is not None:
-        acc["imposto.vTotTrib"] = get("imposto.vTotTrib", ZERO) + value
+    _add(acc, "imposto.vTotTrib", taxes.vTotTrib)
     icms = taxes.ICMS
     if icms is not None:
         for name, given in vars(icms).items():
@@ -153,15 +149,9 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
     if taxes.IPI is not None:
         _add(acc, "IPI.vIPI", taxes.IPI.vIPI)
     if taxes.PIS is not None:
-        value = taxes.PIS.vPIS
-        if value is not None:
-            key = "service.PIS.vPIS" if service else "goods.PIS.vPIS"
-            acc[key] = get(key, ZERO) + value
+        _add(acc, kind + "PIS.vPIS", taxes.PIS.vPIS)
     if taxes.COFINS is not None:
-        value = taxes.COFINS.vCOFINS
-        if value is not None:
-            key = "service.COFINS.vCOFINS" if service else "goods.COFINS.vCOFINS"
-            acc[key] = get(key, ZERO) + value
+        _add(acc, kind + "COFINS.vCOFINS", taxes.COFINS.vCOFINS)
     # NT 2020.005: PIS-ST / COFINS-ST enter vNF (and vItem) only when indSoma... = 1.
     if taxes.PISST is not None and taxes.PISST.indSomaPISST == "1":
         _add(acc, "PISST.vPIS", taxes.PISST.vPIS)

@@ -40,6 +40,7 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _MAX_HEAD: Final = 64 * 1024  # status line and headers together
 _MAX_BODY: Final = 64 * 1024 * 1024
 _NO_BODY: Final = frozenset({204, 304})
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
 
 
 class _Connection:
@@ -169,16 +170,14 @@ class _Reader:
         size = 0
         while True:
             line = await self.line()
-            text = line.split(b";", 1)[0].strip()
-            try:
-                length = int(text, 16)
-            except ValueError:
-                raise self._protocol_error(f"a chunk size that is not a number: {line[:40]!r}") from None
-            if length < 0 or text.startswith((b"-", b"+", b"0x", b"0X")):
+            text = line.split(b";", 1)[0].strip()  # a chunk extension after ";" is ignored
+            if not text or text.strip(_HEX_DIGITS):  # int(text, 16) would also take "0x1f", "+1f", "1_f"
                 raise self._protocol_error(f"a chunk size that is not a number: {line[:40]!r}")
+            length = int(text, 16)
             if length == 0:
-                while (await self.line()) != b"\r\n":  # trailer fields, ignored
-                    pass
+                trailer = await self.line()
+                while trailer != b"\r\n":  # trailer fields, ignored
+                    trailer = await self.line()
                 return b"".join(parts)
             size += length
             if size > _MAX_BODY:
