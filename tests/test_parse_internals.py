@@ -47,7 +47,7 @@ def test_the_collector_is_back_on_when_reading_fails(monkeypatch: pytest.MonkeyP
     def broken(*_args: object) -> None:
         raise RuntimeError("reading failed")
 
-    monkeypatch.setattr(module, "_read", broken)
+    monkeypatch.setattr(module, "_READ_MODEL", broken)
     gc.enable()
     with pytest.raises(RuntimeError):
         parse(DOCUMENT)
