@@ -15,8 +15,10 @@ The package works without this module (it is an optional build): ``parse`` then 
 
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8
-from libc.stdint cimport uintptr_t
-from libc.string cimport strcmp
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from libc.stdint cimport uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, memcpy, strcmp, strlen
 
 from lxml.includes cimport tree
 from lxml.includes.etreepublic cimport _Document, _Element, elementFactory, import_lxml__etree
@@ -32,10 +34,11 @@ cdef object _new_object = object.__new__
 cdef enum:
     K_STR = 0
     K_DEC = 1
+    K_INT = 2
     K_MODEL = 5
     K_TUPLE = 6
 
-KINDS = {"str": K_STR, "decimal": K_DEC, "model": K_MODEL, "tuple": K_TUPLE}
+KINDS = {"str": K_STR, "decimal": K_DEC, "int": K_INT, "model": K_MODEL, "tuple": K_TUPLE}
 
 
 cdef class Spec:
@@ -64,6 +67,17 @@ cdef struct NameSlot:
     PyObject* name  # owned by Reader.names
 
 
+cdef enum:
+    DECIMAL_SLOTS = 4096  # a power of two
+    DECIMAL_KEY = 24  # longer texts take the general path
+
+
+cdef struct DecimalSlot:
+    Py_ssize_t length  # 0: empty
+    char key[DECIMAL_KEY]
+    PyObject* value  # a strong reference to the Decimal of ``key``
+
+
 cdef class Reader:
     """The converters shared with parse.py: its Decimal cache and its slow paths that record issues."""
 
@@ -73,10 +87,25 @@ cdef class Reader:
     # decode and a hash per element.
     cdef NameSlot slots[NAME_SLOTS]
     cdef list names
+    # Decimals by the bytes of their text: the common case (one text node, a short number) finds its
+    # Decimal without making a str and hashing it; the same immutable instance for the same text, as the
+    # Python reader's ``decimals`` dict gives.
+    cdef DecimalSlot* decimal_slots
     cdef dict decimals
     cdef Py_ssize_t decimals_max
     cdef object convert  # parse._convert(kind, text, element, issues)
     cdef object decimal  # parse._decimal(text, element, issues)
+
+    def __cinit__(self) -> None:
+        self.decimal_slots = <DecimalSlot*>calloc(DECIMAL_SLOTS, sizeof(DecimalSlot))
+        if self.decimal_slots is NULL:
+            raise MemoryError()
+
+    def __dealloc__(self) -> None:
+        if self.decimal_slots is not NULL:
+            for i in range(DECIMAL_SLOTS):
+                Py_XDECREF(self.decimal_slots[i].value)
+            free(self.decimal_slots)
 
     def __init__(self, dict decimals, Py_ssize_t decimals_max, convert, decimal):
         self.names = []
@@ -100,6 +129,8 @@ cdef class Reader:
             if text is not None:
                 if <int>attribute[2] == K_STR:
                     values[attribute[1]] = text
+                elif <int>attribute[2] == K_INT:
+                    values[attribute[1]] = self._int(<str>text, doc, c_node, issues)
                 else:
                     values[attribute[1]] = self.convert(attribute[2], text, elementFactory(doc, c_node), issues)
         self._read_children(spec, doc, c_node, values, issues)
@@ -114,12 +145,10 @@ cdef class Reader:
         cdef tree.xmlNode* c_child = c_node.children
         cdef object entry
         cdef object text
-        cdef object number
         cdef object previous
         cdef object item
         cdef int kind
         cdef dict elements = spec.elements
-        cdef dict decimals = self.decimals
         while c_child is not NULL:
             # ``for child in element`` also yields comments and processing instructions; their tag is no
             # field and they have no children, so they are skipped like any unknown element.
@@ -139,13 +168,7 @@ cdef class Reader:
                 continue
             kind = <int>(<tuple>entry)[1]
             if kind == K_DEC:
-                text = _collect_text(c_child.children)
-                if text is None:
-                    text = ""
-                number = decimals.get(text)
-                if number is None:
-                    number = self._decimal(<str>text, doc, c_child, issues)
-                values[(<tuple>entry)[0]] = number
+                values[(<tuple>entry)[0]] = self._decimal_of(doc, c_child, issues)
             elif kind == K_STR:
                 text = _collect_text(c_child.children)
                 values[(<tuple>entry)[0]] = "" if text is None else text
@@ -158,6 +181,9 @@ cdef class Reader:
                     values[(<tuple>entry)[0]] = [item]
                 else:
                     (<list>previous).append(item)
+            elif kind == K_INT:
+                text = _collect_text(c_child.children)
+                values[(<tuple>entry)[0]] = self._int("" if text is None else <str>text, doc, c_child, issues)
             else:
                 text = _collect_text(c_child.children)
                 values[(<tuple>entry)[0]] = self.convert(
@@ -178,6 +204,48 @@ cdef class Reader:
         slot.c_name = c_name
         slot.name = <PyObject*>name
         return name
+
+    cdef object _int(self, str text, _Document doc, tree.xmlNode* c_node, list issues):
+        """parse._convert for an int: ``int(text)``, or the Python path (the issue) when it is none."""
+        try:
+            return int(text)
+        except ValueError:
+            return self.convert(K_INT, text, elementFactory(doc, c_node), issues)
+
+    cdef object _decimal_of(self, _Document doc, tree.xmlNode* c_node, list issues):
+        """The Decimal of an element's text (parse._read_children's decimal branch)."""
+        cdef tree.xmlNode* c_text = c_node.children
+        cdef const char* content
+        cdef Py_ssize_t length
+        cdef uint64_t hashed
+        cdef DecimalSlot* slot
+        cdef object number
+        cdef object text
+        if c_text is not NULL and c_text.next is NULL and c_text.type == tree.XML_TEXT_NODE:
+            content = <const char*>c_text.content
+            length = strlen(content)
+            if 0 < length < DECIMAL_KEY:
+                hashed = 1469598103934665603ULL  # FNV-1a
+                for i in range(length):
+                    hashed = (hashed ^ <unsigned char>content[i]) * 1099511628211ULL
+                slot = &self.decimal_slots[hashed & (DECIMAL_SLOTS - 1)]
+                if slot.length == length and memcmp(slot.key, content, length) == 0:
+                    return <object>slot.value
+                number = self._decimal(_text_of(c_text.content), doc, c_node, issues)
+                if number is not None and type(number) is Decimal:
+                    Py_XDECREF(slot.value)
+                    Py_INCREF(number)
+                    slot.value = <PyObject*>number
+                    memcpy(slot.key, content, length)
+                    slot.length = length
+                return number
+        text = _collect_text(c_node.children)
+        if text is None:
+            text = ""
+        number = self.decimals.get(text)
+        if number is None:
+            number = self._decimal(<str>text, doc, c_node, issues)
+        return number
 
     cdef object _decimal(self, str text, _Document doc, tree.xmlNode* c_node, list issues):
         """parse._decimal: a finite Decimal, cached; anything else goes to the Python path (the issue)."""

@@ -247,7 +247,7 @@ def _compiled_reader() -> Any:
     """Read with the compiled module: the same walk on libxml2's nodes, about four times faster; None if absent."""
     if _reader is None:
         return None
-    kinds = {"str": _STR, "decimal": _DEC, "model": _MODEL, "tuple": _TUPLE}
+    kinds = {"str": _STR, "decimal": _DEC, "int": _INT, "model": _MODEL, "tuple": _TUPLE}
     if kinds != _reader.KINDS:  # a stale build of an older _reader.pyx
         return None
     compiled: dict[int, Any] = {}
