@@ -682,7 +682,21 @@ _LAYOUT_END: Final = re.compile(
     b"</X509Certificate>" + _WS + b"</X509Data>" + _WS + b"</KeyInfo>" + _WS + b"</Signature>" + _WS + b"</NFe>"
 )
 _SIGNED_INFO_APEX: Final = b'<SignedInfo xmlns="' + DSIG_NS.encode() + b'">'
-_SELF_CLOSED: Final = re.compile(rb'<(\w+)( Algorithm="[^"]*")/>')  # inside a matched SignedInfo only
+#: The self-closing forms :data:`_EXACT_LAYOUT` admits in SignedInfo, each with its canonical form.
+_END_TAGS: Final = tuple(
+    (b'<%s Algorithm="%s"/>' % (name, algorithm), b'<%s Algorithm="%s"></%s>' % (name, algorithm, name))
+    for name, algorithm in ((b"CanonicalizationMethod", C14N_10.encode()), (b"SignatureMethod", RSA_SHA1.encode()),
+                            (b"Transform", ENVELOPED.encode()), (b"Transform", C14N_10.encode()),
+                            (b"DigestMethod", SHA1.encode()))
+)
+
+
+def _with_end_tags(signed_info: bytes) -> bytes:
+    """A SignedInfo matched by :data:`_EXACT_LAYOUT` with its empty elements written as C14N writes them."""
+    if b"/>" in signed_info:
+        for self_closed, with_end_tag in _END_TAGS:
+            signed_info = signed_info.replace(self_closed, with_end_tag)
+    return signed_info
 
 
 def _decode(text: bytes, size: int | None) -> bytes | None:
@@ -732,7 +746,7 @@ def _fast_parts(envelope: Envelope, canonical: bytes, cut: _Cut) -> _Parts | Non
         signature_value=value,
         certificate_element=signature[2][0][0],
         certificate_text=canonical[certificate_start:certificate_end],
-        signed_info_canonical=b"".join((apex, _SELF_CLOSED.sub(rb"<\1\2></\1>", match["si"]), b"</SignedInfo>")),
+        signed_info_canonical=b"".join((apex, _with_end_tags(match["si"]), b"</SignedInfo>")),
     )
 
 
