@@ -15,8 +15,9 @@ from typing import Any, TextIO
 from .. import schema
 from ..errors import InputError, NfeInvoiceError
 from ..events import Cancellation, NotACancellationError, read_cancellation
+from ..findings import Report
 from ..signature import BUNDLED_TRUST_STORES, TrustStore, bundled_trust_store, load_trust_store
-from ..validate import ValidationOptions, validate_full
+from ..validate import ValidationOptions, validate_each
 from .common import EXIT_NOT_OK, EXIT_OK, Subcommands, UsageError, expand_paths, finding_line, parse_moment
 
 _CERTIFICATE = "_certificate"
@@ -85,9 +86,7 @@ def _init_worker(options: ValidationOptions, events: list[Cancellation], output_
     _WORKER_OPTIONS, _WORKER_EVENTS, _WORKER_FORMAT = options, events, output_format
 
 
-def _validate_one(path: str) -> dict[str, Any]:
-    assert _WORKER_OPTIONS is not None
-    report = validate_full(path, _WORKER_OPTIONS, cancellations=_WORKER_EVENTS).report
+def _report_of(path: str, report: Report) -> dict[str, Any]:
     result = report.to_dict()
     result["file"] = path
     certificate = report.facts.get("certificate")
@@ -113,9 +112,11 @@ def render_report(report: dict[str, Any], output_format: str) -> str:
 
 def _render_chunk(paths: list[str]) -> list[tuple[bool, str]]:
     """Validate a chunk of paths in a worker: (ok, rendered output) per document, in order."""
+    assert _WORKER_OPTIONS is not None
     rendered = []
-    for path in paths:
-        report = _validate_one(path)
+    validated = validate_each(paths, _WORKER_OPTIONS, cancellations=_WORKER_EVENTS)  # phase by phase, see there
+    for path, one in zip(paths, validated, strict=True):
+        report = _report_of(path, one.report)
         rendered.append((bool(report["ok"]), render_report(report, _WORKER_FORMAT)))
     return rendered
 
