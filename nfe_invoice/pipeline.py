@@ -428,9 +428,19 @@ class Plan:
     outcome: Outcome | None
 
 
+#: The XML of the document being delivered, or a callable that returns it: a journal claim decompresses its
+#: stored XML only if mapping really needs it (:attr:`~nfe_invoice.journal.Claim.document`), and a record
+#: enqueued by the same process never does (its items were kept in memory).
+DocumentSource = bytes | Callable[[], bytes]
+
+
+def _document_bytes(document: DocumentSource) -> bytes:
+    return document if isinstance(document, bytes) else document()
+
+
 def plan_delivery(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     order: Order | None,
     options: PipelineOptions,
@@ -453,7 +463,7 @@ def plan_delivery(
         if facts is not None and stored_payload is not None:  # the fast path: items only, no XML parsed
             mapped = remap_items(InvoicePayload.from_wire(json.loads(stored_payload)), facts, order)
         else:
-            mapped = build_invoice(parse(document), order=order, options=options.mapping, force=True)
+            mapped = build_invoice(parse(_document_bytes(document)), order=order, options=options.mapping, force=True)
     except (MappingError, InputError) as exc:
         code = exc.code
         return Plan(None, None, Outcome(State.REFUSED, reason=f"[{code}] {exc.message}", code=code))
@@ -490,7 +500,7 @@ def _sent(receipt: str | None, body: str, plan: Plan) -> Outcome:
 
 async def deliver(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     client: AsyncVtexClient,
     options: PipelineOptions,
@@ -518,7 +528,7 @@ async def deliver(
 
 def deliver_sync(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     client: VtexClient,
     options: PipelineOptions,
@@ -819,7 +829,8 @@ class Runner:
         assert self.client is not None
         try:
             facts, template = self._facts.pop(record.key, (None, record.payload))
-            outcome = await deliver(record.key.order_id, claim.document, template, self.client, self.options,
+            # the claim itself reads the XML, and only when it is needed (not when the facts are kept here)
+            outcome = await deliver(record.key.order_id, _claimed_document(claim), template, self.client, self.options,
                                     invoice_number=record.key.invoice_number, facts=facts)
         except asyncio.CancelledError:
             raise
@@ -892,6 +903,11 @@ class Runner:
 
 
 _DONE: Final = frozenset({State.SENT, State.DELIVERED_ALREADY})
+
+
+def _claimed_document(claim: Claim) -> Callable[[], bytes]:
+    """The claim's XML, decompressed when called (a bound property getter would decompress it at once)."""
+    return lambda: claim.document
 
 
 def error_findings(findings: Iterable[Mapping[str, Any]] | None) -> tuple[Mapping[str, Any], ...]:
