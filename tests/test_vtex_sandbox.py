@@ -121,6 +121,51 @@ def test_get_order_returns_the_order_and_a_request_id(vtex: tuple[Sandbox, httpx
     assert response.headers["X-VTEX-Request-Id"].startswith("sandbox-")
 
 
+def test_an_answer_is_written_at_once_with_the_head_http_server_would_make(
+    vtex: tuple[Sandbox, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Head and body go out in one write (a loopback send cost the sandbox as much as answering), with the
+    status line and headers :class:`http.server.BaseHTTPRequestHandler` would give them, and the order as a
+    snapshot taken when it was asked for."""
+    writes: list[bytes] = []
+    real_setup = sandbox_module._Handler.setup
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> int:
+            writes.append(bytes(data))
+            return int(self.inner.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    def setup(handler: Any) -> None:
+        real_setup(handler)
+        handler.wfile = Counting(handler.wfile)
+
+    monkeypatch.setattr(sandbox_module._Handler, "setup", setup)
+    _, http = vtex
+    response = http.get(ORDERS + "/1001-01")
+    assert len(writes) == 1
+    head, body = writes[0].split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK"
+    assert lines[1].startswith("Server: nfe-invoice-sandbox Python/")
+    assert lines[2].startswith("Date: ") and lines[2].endswith(" GMT")
+    assert lines[3].startswith("X-VTEX-Request-Id: sandbox-")
+    assert lines[4:] == ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(body)}"]
+    assert json.loads(body) == _order() == response.json()
+    http.post(ORDERS + "/1001-01/invoice", json=_invoice())
+    assert json.loads(body) == _order()  # what was answered is not touched by the invoice that came after
+    assert http.get(ORDERS + "/1001-01").json()["status"] == "invoiced"
+    writes.clear()
+    assert http.post(ORDERS + "/1001-01/start-handling").status_code == 409
+    assert http.post(ORDERS + "/1001-01/start-handling").status_code == 409
+    assert len(writes) == 2 and all(w.startswith(b"HTTP/1.1 409 Conflict\r\n") for w in writes)
+
+
 # --------------------------------------------------------------------------------------- invoices
 
 
