@@ -5,23 +5,30 @@ the body mapping the whole document against the order gives, and the journal say
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from nfe_invoice.errors import MappingError
 from nfe_invoice.journal import State
 from nfe_invoice.journal import base as journal_base
 from nfe_invoice.journal.sqlite import SqliteJournal
 from nfe_invoice.parse import parse
-from nfe_invoice.pipeline import PipelineOptions, Result, Runner, prepare
+from nfe_invoice.pipeline import PipelineOptions, Result, Runner, plan_delivery, prepare
+from nfe_invoice.testing import build_nfe, default_spec
+from nfe_invoice.testing.orders import order_for_document
 from nfe_invoice.vtex.client import AsyncVtexClient
-from nfe_invoice.vtex.mapping import build_invoice
+from nfe_invoice.vtex.mapping import MappingOptions, build_invoice
 from nfe_invoice.vtex.models import Order
 from nfe_invoice.vtex.policy import Credentials
 from nfe_invoice.vtex.sandbox import Sandbox
 
 from .e2e import export, packages, seed
+from .test_vtex_remap import documents
 
 
 @pytest.fixture
@@ -85,3 +92,39 @@ def test_a_record_enqueued_elsewhere_is_mapped_again_from_its_stored_xml(tmp_pat
     assert [r.state for r in results] == ["sent"]
     [package] = packages(sandbox, exported.order_id)
     assert package["embeddedInvoice"] == exported.raw.decode()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.booleans())
+def test_the_body_planned_from_the_kept_template_is_the_whole_mapping_encoded(raw: bytes, as_integer: bool) -> None:
+    """The sending stage writes the body by replacing the items of the payload text it kept: byte for byte
+    what mapping the whole document against the order and encoding it gives."""
+    document = parse(raw)
+    order_json = order_for_document(document, "SPLICE-01")
+    order = Order.model_validate(order_json)
+    # unsigned test documents: forced past validation, which is not what this is about
+    options = PipelineOptions(account="x", mapping=MappingOptions(invoice_value_as_integer=as_integer), force=True)
+    prepared = prepare(raw, options)
+    assert prepared.record is not None and prepared.template is not None and prepared.facts is not None
+    try:
+        expected = build_invoice(document, order=order, options=options.mapping, force=True).payload
+    except MappingError:
+        return  # refused the same way on both paths (test_vtex_remap)
+    plan = plan_delivery("SPLICE-01", b"", prepared.template, order, options,
+                         invoice_number=prepared.record.key.invoice_number, facts=prepared.facts)
+    assert plan.body == expected.to_json(invoice_value_as_integer=as_integer)
+
+
+def test_a_kept_payload_laid_out_otherwise_is_encoded_whole() -> None:
+    raw = build_nfe(default_spec(3))
+    document = parse(raw)
+    order = Order.model_validate(order_for_document(document, "SPLICE-02"))
+    prepared = prepare(raw, PipelineOptions(account="x", force=True))
+    assert prepared.template is not None and prepared.record is not None and prepared.facts is not None
+    integer = PipelineOptions(account="x", mapping=MappingOptions(invoice_value_as_integer=True), force=True)
+    indented = json.dumps(json.loads(prepared.template), ensure_ascii=False, indent=1)  # a stored one, say
+    expected = build_invoice(document, order=order, force=True).payload
+    for template, options in ((prepared.template, integer), (indented, PipelineOptions(account="x", force=True))):
+        plan = plan_delivery("SPLICE-02", b"", template, order, options,
+                             invoice_number=prepared.record.key.invoice_number, facts=prepared.facts)
+        assert plan.body == expected.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)

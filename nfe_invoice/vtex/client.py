@@ -266,9 +266,11 @@ class _Core:
 
         Raises the error when the policy gives up (not retryable, attempts or deadline exhausted)."""
         if response is not None:
-            error = classify_response(response.status_code, response.headers, response.content,
-                                      operation=request.operation)
-            outcome = str(response.status_code)
+            status = response.status_code
+            # a success is never classified: its headers are not even read (the lean path builds them lazily)
+            error = None if 200 <= status < 300 else classify_response(
+                status, response.headers, response.content, operation=request.operation)
+            outcome = str(status)
         else:
             assert error is not None
             outcome = error.code
