@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from .errors import (
 )
 from .findings import Report
 from .journal import Claim, EnqueueOutcome, Journal, NewRecord, Record, RecordKey, State
+from .journal.base import compress_document
 from .model import NFeDocument
 from .parse import parse
 from .validate import ValidationOptions, validate_full
@@ -340,16 +342,29 @@ def _template_payload(document: NFeDocument, options: PipelineOptions) -> str | 
     return template.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
 
 
-#: The options of this worker process (set once by the pool's initializer, not sent with every chunk).
-_WORKER: dict[str, PipelineOptions] = {}
+#: The options of this worker process (set once by the pool's initializer, not sent with every chunk), and
+#: whether its records go to a journal (see :func:`prepare_executor`).
+_WORKER: dict[str, Any] = {}
 
 
-def _init_prepare_worker(options: PipelineOptions) -> None:
+def _init_prepare_worker(options: PipelineOptions, journal: bool = False) -> None:
     _WORKER["options"] = options
+    _WORKER["journal"] = journal
+
+
+def _for_journal(prepared: Prepared) -> Prepared:
+    """``prepared`` with its document also compressed as the journal stores it (done where it was read)."""
+    record = prepared.record
+    if record is None:
+        return prepared
+    stored = dataclasses.replace(record, stored_document=compress_document(record.document))
+    return dataclasses.replace(prepared, record=stored)
 
 
 def _prepare_chunk(paths: Sequence[str]) -> list[Prepared]:
     options = _WORKER["options"]
+    if _WORKER.get("journal"):
+        return [_for_journal(prepare(path, options)) for path in paths]
     return [prepare(path, options) for path in paths]
 
 
@@ -396,12 +411,16 @@ async def prepare_each(
             yield prepared
 
 
-def prepare_executor(options: PipelineOptions, jobs: int) -> Executor | None:
-    """Worker processes for :func:`prepare_all` (None for one job: prepare in this process)."""
+def prepare_executor(options: PipelineOptions, jobs: int, *, journal: bool = False) -> Executor | None:
+    """Worker processes for :func:`prepare_all` (None for one job: prepare in this process).
+
+    ``journal``: the records go to a journal, so the workers also compress each document as the journal
+    stores it (:attr:`NewRecord.stored_document`): the process that writes the journal is the batch's busiest,
+    and the workers hold the document anyway."""
     if jobs <= 1:
         _init_prepare_worker(options)
         return None
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_prepare_worker, initargs=(options,))
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_prepare_worker, initargs=(options, journal))
 
 
 # ------------------------------------------------------------------------------------ stage 2: deliver

@@ -5,7 +5,9 @@ the body mapping the whole document against the order gives, and the journal say
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,15 @@ from nfe_invoice.journal import State
 from nfe_invoice.journal import base as journal_base
 from nfe_invoice.journal.sqlite import SqliteJournal
 from nfe_invoice.parse import parse
-from nfe_invoice.pipeline import PipelineOptions, Result, Runner, plan_delivery, prepare
+from nfe_invoice.pipeline import (
+    PipelineOptions,
+    Result,
+    Runner,
+    plan_delivery,
+    prepare,
+    prepare_all,
+    prepare_executor,
+)
 from nfe_invoice.testing import build_nfe, default_spec
 from nfe_invoice.testing.orders import order_for_document
 from nfe_invoice.vtex.client import AsyncVtexClient
@@ -128,3 +138,36 @@ def test_a_kept_payload_laid_out_otherwise_is_encoded_whole() -> None:
         plan = plan_delivery("SPLICE-02", b"", template, order, options,
                              invoice_number=prepared.record.key.invoice_number, facts=prepared.facts)
         assert plan.body == expected.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
+
+
+def test_the_validating_processes_of_a_batch_compress_each_document_for_the_journal(tmp_path: Path) -> None:
+    paths = [str(export(tmp_path, n, items=2).path) for n in (1, 2, 3)]
+    options = PipelineOptions(account="sandbox")
+    for journal, compressed in ((True, True), (False, False)):
+        executor = prepare_executor(options, 2, journal=journal)
+        assert executor is not None
+        try:
+            prepared = list(prepare_all(paths, options, executor, chunk=1))
+        finally:
+            executor.shutdown()
+        for each in prepared:
+            assert each.record is not None
+            if compressed:
+                assert each.record.stored_document is not None
+                assert zlib.decompress(each.record.stored_document) == each.record.document
+            else:
+                assert each.record.stored_document is None
+
+
+def test_the_journal_stores_the_compressed_document_it_is_given(tmp_path: Path) -> None:
+    exported = export(tmp_path, 4, items=2)
+    prepared = prepare(exported.path, PipelineOptions(account="sandbox"))
+    assert prepared.record is not None
+    given = zlib.compress(exported.raw, 9)  # not what the journal would make itself (level 1)
+    record = dataclasses.replace(prepared.record, stored_document=given)
+    with SqliteJournal(tmp_path / "j.db") as journal:
+        journal.enqueue(record)
+        assert journal.document(record.key) == exported.raw
+        stored = journal._conn.execute("SELECT document FROM record_bodies").fetchone()[0]
+    assert stored == given
+    assert record == prepared.record  # the compressed copy is not part of the record's identity

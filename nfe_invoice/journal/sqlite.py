@@ -48,7 +48,6 @@ from .base import (
     Record,
     RecordKey,
     State,
-    compress_document,
     decide_enqueue,
     decompress_document,
     owner_is_dead,
@@ -309,7 +308,7 @@ class SqliteJournal:
                 entry.access_key, entry.xml_sha256, entry.payload_sha256, entry.state.value, entry.source,
                 entry.reason, findings, decision,
             )
-            bodies = (compress_document(entry.document), entry.payload)
+            bodies = (entry.compressed_document(), entry.payload)
             if existing is None:
                 record_id = conn.execute(
                     "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256,"
