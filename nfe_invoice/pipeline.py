@@ -310,11 +310,12 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
         if exc.code != "mapping.needs_order" or not options.order_check:
             return refuse(key, exc.code, exc.message)
         payload_text = None  # built against the order when it is fetched (fractional quantities)
-    identity = payload_text.encode() if payload_text is not None else f"deferred:{_sha256(raw)}".encode()
+    xml_sha = _sha256(raw)  # once: hashing the XML is not free
+    identity = payload_text.encode() if payload_text is not None else f"deferred:{xml_sha}".encode()
     record = NewRecord(
         key=key,
         access_key=access_key or "",
-        xml_sha256=_sha256(raw),
+        xml_sha256=xml_sha,
         document=raw,
         payload=payload_text,
         payload_sha256=_sha256(identity),
