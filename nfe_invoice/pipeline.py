@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from .errors import (
 )
 from .findings import Report
 from .journal import Claim, EnqueueOutcome, Journal, NewRecord, Record, RecordKey, State
+from .journal.base import compress_document
 from .model import NFeDocument
 from .parse import parse
 from .validate import ValidationOptions, validate_full
@@ -308,11 +310,12 @@ def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *,
         if exc.code != "mapping.needs_order" or not options.order_check:
             return refuse(key, exc.code, exc.message)
         payload_text = None  # built against the order when it is fetched (fractional quantities)
-    identity = payload_text.encode() if payload_text is not None else f"deferred:{_sha256(raw)}".encode()
+    xml_sha = _sha256(raw)  # once: hashing the XML is not free
+    identity = payload_text.encode() if payload_text is not None else f"deferred:{xml_sha}".encode()
     record = NewRecord(
         key=key,
         access_key=access_key or "",
-        xml_sha256=_sha256(raw),
+        xml_sha256=xml_sha,
         document=raw,
         payload=payload_text,
         payload_sha256=_sha256(identity),
@@ -340,16 +343,29 @@ def _template_payload(document: NFeDocument, options: PipelineOptions) -> str | 
     return template.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
 
 
-#: The options of this worker process (set once by the pool's initializer, not sent with every chunk).
-_WORKER: dict[str, PipelineOptions] = {}
+#: The options of this worker process (set once by the pool's initializer, not sent with every chunk), and
+#: whether its records go to a journal (see :func:`prepare_executor`).
+_WORKER: dict[str, Any] = {}
 
 
-def _init_prepare_worker(options: PipelineOptions) -> None:
+def _init_prepare_worker(options: PipelineOptions, journal: bool = False) -> None:
     _WORKER["options"] = options
+    _WORKER["journal"] = journal
+
+
+def _for_journal(prepared: Prepared) -> Prepared:
+    """``prepared`` with its document also compressed as the journal stores it (done where it was read)."""
+    record = prepared.record
+    if record is None:
+        return prepared
+    stored = dataclasses.replace(record, stored_document=compress_document(record.document))
+    return dataclasses.replace(prepared, record=stored)
 
 
 def _prepare_chunk(paths: Sequence[str]) -> list[Prepared]:
     options = _WORKER["options"]
+    if _WORKER.get("journal"):
+        return [_for_journal(prepare(path, options)) for path in paths]
     return [prepare(path, options) for path in paths]
 
 
@@ -396,12 +412,16 @@ async def prepare_each(
             yield prepared
 
 
-def prepare_executor(options: PipelineOptions, jobs: int) -> Executor | None:
-    """Worker processes for :func:`prepare_all` (None for one job: prepare in this process)."""
+def prepare_executor(options: PipelineOptions, jobs: int, *, journal: bool = False) -> Executor | None:
+    """Worker processes for :func:`prepare_all` (None for one job: prepare in this process).
+
+    ``journal``: the records go to a journal, so the workers also compress each document as the journal
+    stores it (:attr:`NewRecord.stored_document`): the process that writes the journal is the batch's busiest,
+    and the workers hold the document anyway."""
     if jobs <= 1:
         _init_prepare_worker(options)
         return None
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_prepare_worker, initargs=(options,))
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_prepare_worker, initargs=(options, journal))
 
 
 # ------------------------------------------------------------------------------------ stage 2: deliver
@@ -428,9 +448,19 @@ class Plan:
     outcome: Outcome | None
 
 
+#: The XML of the document being delivered, or a callable that returns it: a journal claim decompresses its
+#: stored XML only if mapping really needs it (:attr:`~nfe_invoice.journal.Claim.document`), and a record
+#: enqueued by the same process never does (its items were kept in memory).
+DocumentSource = bytes | Callable[[], bytes]
+
+
+def _document_bytes(document: DocumentSource) -> bytes:
+    return document if isinstance(document, bytes) else document()
+
+
 def plan_delivery(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     order: Order | None,
     options: PipelineOptions,
@@ -449,11 +479,13 @@ def plan_delivery(
             return Plan(None, None, Outcome(State.REFUSED, reason="the payload needs the order, which was not "
                                             "fetched", code="mapping.needs_order"))
         return Plan(stored_payload, None, None)
+    wire: dict[str, Any] | None = None
     try:
         if facts is not None and stored_payload is not None:  # the fast path: items only, no XML parsed
-            mapped = remap_items(InvoicePayload.from_wire(json.loads(stored_payload)), facts, order)
+            wire = json.loads(stored_payload)
+            mapped = remap_items(InvoicePayload.from_wire(wire), facts, order)
         else:
-            mapped = build_invoice(parse(document), order=order, options=options.mapping, force=True)
+            mapped = build_invoice(parse(_document_bytes(document)), order=order, options=options.mapping, force=True)
     except (MappingError, InputError) as exc:
         code = exc.code
         return Plan(None, None, Outcome(State.REFUSED, reason=f"[{code}] {exc.message}", code=code))
@@ -470,8 +502,30 @@ def plan_delivery(
     if decision.action == "refuse":
         return Plan(None, decision, Outcome(State.REFUSED, reason=f"[{decision.code}] {'; '.join(decision.reasons)}",
                                             code=decision.code, decision=decision.to_dict()))
-    body = payload.to_json(invoice_value_as_integer=options.mapping.invoice_value_as_integer)
-    return Plan(body, decision, None)
+    as_integer = options.mapping.invoice_value_as_integer
+    body = None
+    if stored_payload is not None and wire is not None:
+        body = _with_items(stored_payload, wire, payload, as_integer=as_integer)
+    return Plan(body or payload.to_json(invoice_value_as_integer=as_integer), decision, None)
+
+
+#: How :meth:`InvoicePayload.to_json` writes the key of its last member, the items (outside a JSON string a
+#: quote is never escaped, inside one always: the text holds it exactly once).
+_ITEMS_MEMBER: Final = ', "items": ['
+
+
+def _with_items(text: str, wire: dict[str, Any], payload: InvoicePayload, *, as_integer: bool) -> str | None:
+    """``payload.to_json()`` for a payload that is ``text`` (a ``to_json`` output, decoded as ``wire``) with
+    other items, written by replacing the items in ``text`` instead of encoding the whole payload again: its
+    ``embeddedInvoice`` (the XML, a few kB of escapes) made encoding the body a quarter of the sending stage's
+    mapping cost. None (encode it whole) unless ``text`` is laid out as ``to_json`` with these options lays
+    it out: the items last, and ``invoiceValue`` a string or an integer as ``as_integer`` says."""
+    cut = text.rfind(_ITEMS_MEMBER)
+    if cut < 0 or not text.endswith("]}") or next(reversed(wire), None) != "items" or (
+            isinstance(wire.get("invoiceValue"), int) is not as_integer):
+        return None
+    items = [item.model_dump(by_alias=True, exclude_none=True) for item in payload.items]
+    return f"{text[:cut]}, \"items\": {json.dumps(items, ensure_ascii=False)}}}"
 
 
 def _failure(exc: VtexError, step: str) -> Outcome:
@@ -490,7 +544,7 @@ def _sent(receipt: str | None, body: str, plan: Plan) -> Outcome:
 
 async def deliver(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     client: AsyncVtexClient,
     options: PipelineOptions,
@@ -518,7 +572,7 @@ async def deliver(
 
 def deliver_sync(
     order_id: str,
-    document: bytes,
+    document: DocumentSource,
     stored_payload: str | None,
     client: VtexClient,
     options: PipelineOptions,
@@ -819,7 +873,8 @@ class Runner:
         assert self.client is not None
         try:
             facts, template = self._facts.pop(record.key, (None, record.payload))
-            outcome = await deliver(record.key.order_id, claim.document, template, self.client, self.options,
+            # the claim itself reads the XML, and only when it is needed (not when the facts are kept here)
+            outcome = await deliver(record.key.order_id, _claimed_document(claim), template, self.client, self.options,
                                     invoice_number=record.key.invoice_number, facts=facts)
         except asyncio.CancelledError:
             raise
@@ -892,6 +947,11 @@ class Runner:
 
 
 _DONE: Final = frozenset({State.SENT, State.DELIVERED_ALREADY})
+
+
+def _claimed_document(claim: Claim) -> Callable[[], bytes]:
+    """The claim's XML, decompressed when called (a bound property getter would decompress it at once)."""
+    return lambda: claim.document
 
 
 def error_findings(findings: Iterable[Mapping[str, Any]] | None) -> tuple[Mapping[str, Any], ...]:

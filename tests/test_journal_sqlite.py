@@ -4,6 +4,7 @@ process killed with SIGKILL, one shared rate)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -91,6 +92,39 @@ def test_the_document_is_stored_compressed(tmp_path: Path) -> None:
     stored = sqlite3.connect(path).execute("SELECT document FROM record_bodies").fetchone()[0]
     assert zlib.decompress(stored) == document
     assert len(stored) < len(document) / 3
+
+
+def test_a_new_record_is_answered_as_reading_it_back_gives_it(tmp_path: Path) -> None:
+    """enqueue answers a new record without reading it back: the same record, to the last column."""
+    findings = ({"code": "x.y", "severity": "info", "message": "ação", "xpath": None},)
+    new = dataclasses.replace(entry(1), findings=findings, source="erp/1.xml", reason="why")
+    refused = dataclasses.replace(entry(2), state=State.REFUSED, decision={"action": "refuse", "n": 1.5},
+                                  payload=None)
+    with SqliteJournal(tmp_path / "j.db", clock=lambda: 1_700_000_000.123456) as journal:
+        for record in (new, refused):
+            answered = journal.enqueue(record).record
+            assert answered == journal.get(record.key)
+            assert answered.attempts == 0 and answered.created_at == answered.updated_at
+
+
+def test_finish_stores_a_sent_payload_once_and_only_when_it_is_not_the_stored_one(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    with SqliteJournal(path) as journal:
+        for n in (1, 2, 3):
+            journal.enqueue(entry(n))
+        claims = {c.record.key.order_id: c for c in journal.claim("w:1:a", limit=3, lease_seconds=60)}
+        assert journal.finish(claims["order-1"], State.SENT, sent_payload=entry(1).payload)  # as stored
+        assert journal.finish(claims["order-2"], State.SENT, sent_payload='{"other": 1}')  # remapped
+        assert journal.finish(claims["order-3"], State.FAILED, reason="down")  # nothing sent
+        assert not journal.finish(claims["order-1"], State.SENT, sent_payload="late")  # fenced out
+        sent = {n: journal.get(entry(n).key) for n in (1, 2, 3)}
+    assert sent[1] is not None and sent[1].sent_payload == entry(1).payload
+    assert sent[2] is not None and sent[2].sent_payload == '{"other": 1}'
+    assert sent[3] is not None and sent[3].sent_payload is None and sent[3].state is State.FAILED
+    rows = sqlite3.connect(path).execute(
+        "SELECT order_id, sent_is_payload, sent_payload FROM records JOIN record_bodies ON record_id = records.id"
+        " ORDER BY order_id").fetchall()
+    assert rows == [("order-1", 1, None), ("order-2", 0, '{"other": 1}'), ("order-3", 0, None)]
 
 
 def test_open_journal_picks_sqlite_for_a_path_and_the_environment_names_the_default(

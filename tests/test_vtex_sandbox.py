@@ -121,6 +121,40 @@ def test_get_order_returns_the_order_and_a_request_id(vtex: tuple[Sandbox, httpx
     assert response.headers["X-VTEX-Request-Id"].startswith("sandbox-")
 
 
+def test_an_answer_is_written_at_once_with_the_head_http_server_would_make(
+    vtex: tuple[Sandbox, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Head and body go out in one write (a loopback send cost the sandbox as much as answering), with the
+    status line and headers :class:`http.server.BaseHTTPRequestHandler` would give them, and the order as a
+    snapshot taken when it was asked for."""
+    writes: list[bytes] = []
+    real_write = sandbox_module._Connection.write
+
+    async def counting(connection: Any, data: bytes) -> None:
+        writes.append(data)
+        await real_write(connection, data)
+
+    monkeypatch.setattr(sandbox_module._Connection, "write", counting)
+    _, http = vtex
+    response = http.get(ORDERS + "/1001-01")
+    assert len(writes) == 1
+    head, body = writes[0].split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK"
+    assert lines[1].startswith("Server: nfe-invoice-sandbox Python/")
+    assert lines[2].startswith("Date: ") and lines[2].endswith(" GMT")
+    assert lines[3].startswith("X-VTEX-Request-Id: sandbox-")
+    assert lines[4:] == ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(body)}"]
+    assert json.loads(body) == _order() == response.json()
+    http.post(ORDERS + "/1001-01/invoice", json=_invoice())
+    assert json.loads(body) == _order()  # what was answered is not touched by the invoice that came after
+    assert http.get(ORDERS + "/1001-01").json()["status"] == "invoiced"
+    writes.clear()
+    assert http.post(ORDERS + "/1001-01/start-handling").status_code == 409
+    assert http.post(ORDERS + "/1001-01/start-handling").status_code == 409
+    assert len(writes) == 2 and all(w.startswith(b"HTTP/1.1 409 Conflict\r\n") for w in writes)
+
+
 # --------------------------------------------------------------------------------------- invoices
 
 
@@ -479,3 +513,36 @@ def test_keep_alive_serves_many_requests_on_one_connection() -> None:
                    b"X-VTEX-API-AppToken: t\r\n\r\n")
         answer = _raw_exchange(sandbox, request * 3 + request.replace(b"Host: x", b"Host: x\r\nConnection: close"))
         assert answer.count(b"HTTP/1.1 200 ") == 4
+
+
+_GET = b"GET /api/oms/pvt/orders/1001-01 HTTP/1.1\r\nHost: x\r\nX-VTEX-API-AppKey: k\r\nX-VTEX-API-AppToken: t\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "expected_starts"),
+    [
+        (_GET.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n", [b"HTTP/1.1 200 OK\r\n"]),  # answered, then closed
+        (_GET.replace(b"\r\n", b"\n") + b"Connection: close\n\n", [b"HTTP/1.1 200 OK\r\n"]),  # bare line feeds
+        (_GET.replace(b"Host: x", b"Host: x\r\n folded") + b"Connection: close\r\n\r\n", [b"HTTP/1.1 200 OK\r\n"]),
+        (_GET.replace(b"GET", b"HEAD") + b"\r\n", [b"HTTP/1.1 501 Unsupported method ('HEAD')\r\n"]),
+        (_GET.replace(b"HTTP/1.1", b"HTTP/2.0") + b"\r\n", [b"<!DOCTYPE HTML>"]),  # the HTTP/0.9 way: no head
+        (_GET.replace(b"GET ", b"GET  ") + b"Connection: close\r\n\r\n", [b"HTTP/1.1 200 OK\r\n"]),
+        (_GET.replace(b"/api", b"//api") + b"Connection: close\r\n\r\n", [b"HTTP/1.1 200 OK\r\n"]),
+        (b"POST /api/oms/pvt/orders/1001-01/start-handling HTTP/1.1\r\nX-VTEX-API-AppKey: k\r\nX-VTEX-API-AppToken: t"
+         b"\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+         [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 204 No Content\r\n"]),
+    ],
+    ids=["http-1.0", "bare-lf", "folded-header", "unsupported-method", "http-2", "two-spaces", "double-slash",
+         "expect-100"],
+)
+def test_requests_off_the_common_path_are_answered_as_http_server_answers_them(
+    request_bytes: bytes, expected_starts: list[bytes]
+) -> None:
+    """The sandbox reads plain HTTP/1.1 requests itself and hands anything else to http.server's handler: each
+    of these is answered, and the connection closed, as http.server always did."""
+    with Sandbox(orders=[_order()]) as sandbox:
+        answer = _raw_exchange(sandbox, request_bytes)
+    for start in expected_starts:
+        assert answer.startswith(start), answer[:200]
+        answer = answer[len(start):] if start.endswith(b"\r\n\r\n") else answer
+    assert answer.count(b"HTTP/1.1 ") <= 1  # one answer, then the connection was closed

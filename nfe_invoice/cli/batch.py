@@ -201,7 +201,7 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
     runner = Runner(journal, client, options, concurrency=settings.concurrency, lease_seconds=settings.lease,
                     on_result=printer.emit, report_all=False)
     feeding = asyncio.Event()
-    executor = prepare_executor(options, jobs if len(paths) >= 32 else 1)
+    executor = prepare_executor(options, jobs if len(paths) >= 32 else 1, journal=True)
 
     async def feed() -> None:
         try:

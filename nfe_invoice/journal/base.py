@@ -71,6 +71,14 @@ class NewRecord:
     findings: tuple[Mapping[str, Any], ...] = ()
     decision: Mapping[str, Any] | None = None
     reason: str | None = None
+    #: ``document`` as the journal stores it (:func:`compress_document`), when whoever built the record made
+    #: it already: the batch's validating processes compress each document they hold, so the one process that
+    #: writes the journal does not. None: the journal compresses ``document`` itself.
+    stored_document: bytes | None = field(default=None, repr=False, compare=False)
+
+    def compressed_document(self) -> bytes:
+        """``document`` as the journal stores it."""
+        return self.stored_document if self.stored_document is not None else compress_document(self.document)
 
 
 @dataclass(frozen=True)

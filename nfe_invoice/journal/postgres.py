@@ -54,7 +54,6 @@ from .base import (
     Record,
     RecordKey,
     State,
-    compress_document,
     decide_enqueue,
     decompress_document,
     owner_is_dead,
@@ -396,7 +395,7 @@ class PostgresJournal:
     def enqueue(self, entry: NewRecord, *, force: bool = False) -> EnqueueResult:
         if entry.state not in (State.QUEUED, State.REFUSED):
             raise ValueError(f"a new record is queued or refused, not {entry.state.value}")
-        document = compress_document(entry.document)
+        document = entry.compressed_document()
         findings = json.dumps([dict(f) for f in entry.findings], ensure_ascii=False)
         decision = json.dumps(dict(entry.decision), ensure_ascii=False) if entry.decision is not None else None
         values = (entry.access_key, entry.xml_sha256, document, entry.payload, entry.payload_sha256,

@@ -48,7 +48,6 @@ from .base import (
     Record,
     RecordKey,
     State,
-    compress_document,
     decide_enqueue,
     decompress_document,
     owner_is_dead,
@@ -303,12 +302,13 @@ class SqliteJournal:
             outcome = decide_enqueue(existing, entry, force=force)
             if existing is not None and outcome in (EnqueueOutcome.UNCHANGED, EnqueueOutcome.CONFLICT):
                 return EnqueueResult(outcome, existing)
+            findings = _json([dict(f) for f in entry.findings])
+            decision = None if entry.decision is None else _json(dict(entry.decision))
             content = (
                 entry.access_key, entry.xml_sha256, entry.payload_sha256, entry.state.value, entry.source,
-                entry.reason, _json([dict(f) for f in entry.findings]),
-                None if entry.decision is None else _json(dict(entry.decision)),
+                entry.reason, findings, decision,
             )
-            bodies = (compress_document(entry.document), entry.payload)
+            bodies = (entry.compressed_document(), entry.payload)
             if existing is None:
                 record_id = conn.execute(
                     "INSERT INTO records (account, order_id, invoice_number, access_key, xml_sha256,"
@@ -318,6 +318,15 @@ class SqliteJournal:
                 ).lastrowid
                 conn.execute("INSERT INTO record_bodies (record_id, document, payload) VALUES (?, ?, ?)",
                              (record_id, *bodies))
+                # the new row as reading it back would give it (every other column is its default), without
+                # reading it back: the batch enqueues every document on its busiest process
+                created = datetime.fromtimestamp(now, UTC)
+                return EnqueueResult(outcome, Record(
+                    key=entry.key, access_key=entry.access_key, xml_sha256=entry.xml_sha256, payload=entry.payload,
+                    payload_sha256=entry.payload_sha256, state=entry.state, attempts=0, created_at=created,
+                    updated_at=created, source=entry.source, reason=entry.reason,
+                    findings=tuple(json.loads(findings)), decision=None if decision is None else json.loads(decision),
+                ))
             else:  # replaced: attempts (the fencing token) and the last confirmed delivery are kept
                 record_id = conn.execute(
                     "UPDATE records SET access_key = ?, xml_sha256 = ?, payload_sha256 = ?, state = ?, source = ?,"
@@ -410,26 +419,25 @@ class SqliteJournal:
         now = self._clock()
         delivered_at = now if state in (State.SENT, State.DELIVERED_ALREADY) else None
         with self._write() as conn:
+            # the usual case, the stored payload sent as it is, only sets a flag on the small row: whether it is
+            # the stored one is decided in the same statement (one statement fewer than a SELECT and an UPDATE)
             row = conn.execute(
                 "UPDATE records SET state = ?, receipt = coalesce(?, receipt), reason = ?,"
                 " decision = coalesce(?, decision), sent_at = coalesce(?, sent_at), findings = coalesce(?, findings),"
-                f" lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE {_FENCE} RETURNING id",
+                " lease_owner = NULL, lease_expires = NULL, updated_at = ?,"
+                " sent_is_payload = CASE WHEN ? IS NULL THEN sent_is_payload"
+                " ELSE (SELECT payload IS ? FROM record_bodies WHERE record_id = records.id) END"
+                f" WHERE {_FENCE} RETURNING id, sent_is_payload",
                 (
                     state.value, receipt, reason, None if decision is None else _json(dict(decision)),
                     delivered_at, _json([dict(f) for f in findings]) if findings else None, now,
-                    *_key(claim.record.key), claim.attempt, claim.owner,
+                    sent_payload, sent_payload, *_key(claim.record.key), claim.attempt, claim.owner,
                 ),
             ).fetchone()
             if row is None:
                 return False
-            if sent_payload is not None:
-                # the usual case, the stored payload sent as it is, only sets a flag on the small row
-                same = conn.execute("SELECT payload IS ? FROM record_bodies WHERE record_id = ?",
-                                    (sent_payload, row[0])).fetchone()[0]
-                conn.execute("UPDATE records SET sent_is_payload = ? WHERE id = ?", (int(same), row[0]))
-                if not same:
-                    conn.execute("UPDATE record_bodies SET sent_payload = ? WHERE record_id = ?",
-                                 (sent_payload, row[0]))
+            if sent_payload is not None and not row[1]:
+                conn.execute("UPDATE record_bodies SET sent_payload = ? WHERE record_id = ?", (sent_payload, row[0]))
             return True
 
     def release(self, claim: Claim) -> bool:

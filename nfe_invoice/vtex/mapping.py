@@ -23,6 +23,7 @@ A refusal is a :class:`~nfe_invoice.errors.MappingError` whose ``code`` names th
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 import string
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -327,7 +328,15 @@ def _item_label(number: int, prod: ItemFacts | Product) -> str:
 
 def _real_gtin(value: str | None) -> str | None:
     """A GTIN worth matching on, padded to 14 digits (GTIN-13 and GTIN-14 of one product then agree)."""
-    if value is None or value.strip().upper() == gtin.NO_GTIN or not gtin.is_valid(value):
+    return None if value is None else _real_gtin_of(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_gtin_of(value: str) -> str | None:
+    """:func:`_real_gtin` of a string, remembered: matching an NF-e against its order checks every item's and
+    every order line's GTIN (its check digit computed digit by digit), and a store sells the same products
+    over and over, so a batch checks the same few codes thousands of times. Pure, so caching changes nothing."""
+    if value.strip().upper() == gtin.NO_GTIN or not gtin.is_valid(value):
         return None
     return gtin.compact(value).zfill(14)
 
@@ -442,6 +451,18 @@ def _lines(document: NFeDocument, order: Order | None, sku_map: SkuMap | None) -
     return _item_lines(item_facts(document), order, sku_map)
 
 
+_ZERO: Final = Decimal(0)
+
+
+def _item_cents(value: Decimal | None, number: int, prod: ItemFacts, name: str) -> int:
+    """:func:`cents` of one of an item's values, refused with the item's label in the message; the label is
+    only formatted when refusing (this runs for every item of every document)."""
+    try:
+        return cents(value, name, code="mapping.item_value")
+    except MappingError:
+        return cents(value, f"{_item_label(number, prod)}: {name}", code="mapping.item_value")
+
+
 def _item_lines(facts: tuple[ItemFacts, ...], order: Order | None, sku_map: SkuMap | None) -> list[_Line]:
     lines: dict[str, _Line] = {}
     index = _OrderIndex(order) if order is not None else None
@@ -454,8 +475,8 @@ def _item_lines(facts: tuple[ItemFacts, ...], order: Order | None, sku_map: SkuM
         else:
             sku_id, how = _sku_without_order(number, prod, sku_map)
         quantity = _quantity(number, prod, order_item)
-        gross = cents(prod.vProd, f"{_item_label(number, prod)}: vProd", code="mapping.item_value")
-        discount = cents(prod.vDesc or Decimal(0), f"{_item_label(number, prod)}: vDesc", code="mapping.item_value")
+        gross = _item_cents(prod.vProd, number, prod, "vProd")
+        discount = _item_cents(prod.vDesc or _ZERO, number, prod, "vDesc")
         if discount > gross:
             raise MappingError(f"{_item_label(number, prod)}: vDesc {prod.vDesc} is larger than vProd {prod.vProd}",
                                code="mapping.item_value")

@@ -34,20 +34,24 @@ resending must stay safe. :meth:`Sandbox.queue_faults` forces the next requests'
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import io
 import json
 import logging
 import random
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import unquote, urlsplit
@@ -206,14 +210,23 @@ def make_order(
 
 
 class _Reply:
-    """One answer: status, JSON body (None for none) and extra headers."""
+    """One answer: status, JSON body (None for none) and extra headers. ``encoded`` is a body already encoded
+    as the handler would encode ``body``: GET order encodes the order while the state's lock is held, which
+    is the consistent snapshot a deep copy used to take, at a third of the cost."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "encoded", "headers", "status")
 
-    def __init__(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None, *,
+                 encoded: bytes | None = None) -> None:
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.encoded = encoded
+
+
+def _encode_json(body: Any) -> bytes:
+    """A body as the sandbox sends it (UTF-8 JSON, non-ASCII kept)."""
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 def _error(status: int, code: str, message: str) -> _Reply:
@@ -319,7 +332,8 @@ class _State:
                    if p.get("type", "Output") == "Output")
 
     def get(self, order: dict[str, Any]) -> _Reply:
-        return _Reply(200, copy.deepcopy(order))
+        """The order as it is now (the caller holds :attr:`lock`, so the encoded snapshot is consistent)."""
+        return _Reply(200, encoded=_encode_json(order))
 
     def invoice(self, order: dict[str, Any], data: Mapping[str, Any]) -> _Reply:
         problems = _invoice_problems(data, order)
@@ -400,34 +414,17 @@ class _State:
 # ------------------------------------------------------------------------------------------ the server
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    sandbox: Sandbox
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("sandbox: connection from %s ended with an error", client_address, exc_info=True)
-
-
 class _Handler(BaseHTTPRequestHandler):
+    """http.server's reading of a request, for what :class:`_AsyncServer` does not read itself: it is given the
+    request's bytes and writes its answer into a buffer (see :meth:`_AsyncServer._by_handler`)."""
+
     protocol_version = "HTTP/1.1"
     server_version = "nfe-invoice-sandbox"
     timeout = 60  # an idle keep-alive connection is closed after a minute
-    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per answer
-    server: _Server
+    server: _HandlerHost  # type: ignore[assignment]  # a request handed over by _AsyncServer
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("sandbox: " + format, *args)
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.sandbox._connections.add(self.connection)
-
-    def finish(self) -> None:
-        self.server.sandbox._connections.discard(self.connection)
-        with suppress(OSError):
-            super().finish()
 
     def do_GET(self) -> None:
         self._serve()
@@ -466,20 +463,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
 
     def _encode(self, reply: _Reply) -> bytes:
-        return b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+        return _reply_bytes(reply)
 
     def _send(self, reply: _Reply) -> None:
+        """The answer in one write: head and body together, as :meth:`send_response`, :meth:`send_header` and
+        :meth:`end_headers` would make them (status line, Server, Date, ours). Those write the head and the
+        body separately, and a send on a loopback socket cost the sandbox as much CPU as answering."""
         data = self._encode(reply)
+        self.log_request(reply.status)
         try:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            if reply.status != 204:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if data:
-                self.wfile.write(data)
+            self.wfile.write(_answer_head(reply, data) + data)
             self.wfile.flush()
         except OSError:  # the client gave up (e.g. its read timeout fired during a slow answer)
             self.close_connection = True
@@ -499,6 +492,384 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _reply_bytes(reply: _Reply) -> bytes:
+    if reply.encoded is not None:
+        return reply.encoded
+    return b"" if reply.body is None else _encode_json(reply.body)
+
+
+_SERVER_HEADER: Final = f"Server: {_Handler.server_version} {_Handler.sys_version}"
+_dates: list[tuple[int, str]] = [(0, "")]  # the Date header of the current second
+
+
+def _date_header() -> str:
+    """``Date:`` as :meth:`BaseHTTPRequestHandler.date_time_string` gives it, formatted once a second."""
+    now = time.time()
+    second, text = _dates[-1]
+    if int(now) != second:
+        text = f"Date: {formatdate(now, usegmt=True)}"
+        _dates[-1] = (int(now), text)
+    return text
+
+
+def _answer_head(reply: _Reply, data: bytes) -> bytes:
+    """Status line and headers of an answer, blank line included, as :class:`_Handler` has always sent them
+    (http.server's ``send_response``: status, Server, Date; then the reply's; then type and length)."""
+    phrase = _Handler.responses[reply.status][0] if reply.status in _Handler.responses else ""
+    lines = [f"HTTP/1.1 {reply.status} {phrase}", _SERVER_HEADER, _date_header(),
+             *(f"{name}: {value}" for name, value in reply.headers.items())]
+    if reply.status != 204:
+        lines += ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+
+
+#: The methods :class:`_Handler` answers (its ``do_*``); http.server answers any other 501.
+_METHODS: Final = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
+_LINE_LIMIT: Final = 65536  # http.server's longest request line and header line
+_MAX_HEADERS: Final = 100  # http.client's most header lines
+_HEAD_LIMIT: Final = _LINE_LIMIT * 4  # more than this without a blank line: http.server's own errors say why
+
+
+class _Output:
+    """The file :class:`_Handler` writes to when it serves a request for :class:`_Connection`."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Cut:
+    """The socket as :class:`_Handler` sees it when it serves a request for :class:`_Connection`: shutting it
+    down (a ``drop`` fault) marks the connection to be cut once what was written is out."""
+
+    def __init__(self) -> None:
+        self.cut = False
+
+    def shutdown(self, how: int) -> None:
+        self.cut = True
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection of :class:`_AsyncServer`: what arrived, kept until a request is complete."""
+
+    def __init__(self, server: _AsyncServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False  # the client's end: no more data will come
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.connections.add(self)
+        self.task = self.server.loop.create_task(self.server.serve(self))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HEAD_LIMIT + MAX_BODY and self.transport is not None:
+            self.transport.pause_reading()  # a client far ahead of the answers: wait for it to be read
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake()
+        return True  # keep our end open: the answer to what came before the end still goes out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = self.server.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def more(self) -> None:
+        """Wait until more data came, or the client's end closed."""
+        if self.transport is not None and self.transport.is_reading() is False:
+            self.transport.resume_reading()
+        self._waiter = self.server.loop.create_future()
+        await self._waiter
+
+    def take(self, count: int) -> bytes:
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
+
+    async def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+        if self._writable is not None:
+            await self._writable
+
+    def head_end(self) -> int:
+        """Where the request head (request line and headers, blank line included) ends in the buffer, or -1:
+        at the first empty line, a line ending in LF as http.client reads them (CRLF or a bare LF)."""
+        buffer = self.buffer
+        ends = [i for i in (buffer.find(b"\n\r\n"), buffer.find(b"\n\n")) if i >= 0]
+        if not ends:
+            return -1
+        end = min(ends)
+        return end + (3 if buffer[end + 1:end + 2] == b"\r" else 2)
+
+
+class _AsyncServer:
+    """The sandbox's HTTP/1.1 server: one asyncio event loop in a background thread, every connection on it.
+
+    It replaced http.server's thread per connection, whose GIL hand-offs between eight connection threads cost
+    the sandbox about twice the CPU per request (a batch sends two requests per invoice). What http.server
+    did, it still does: a well-formed HTTP/1.1 request (the common case) is read and answered here, with the
+    very bytes :class:`_Handler` would write; anything else (another HTTP version, a method the sandbox does
+    not serve, a malformed request line or header, a line too long) is handed to :class:`_Handler` itself,
+    on a worker thread, so it is answered exactly as before.
+    """
+
+    def __init__(self, sandbox: Sandbox, sock: socket.socket) -> None:
+        self.sandbox = sandbox
+        self.sock = sock
+        self.server_address = sock.getsockname()
+        self.loop = asyncio.new_event_loop()
+        self.connections: set[_Connection] = set()
+        self.closing = asyncio.Event()
+        self._server: asyncio.AbstractServer | None = None
+        self._handler_server = _HandlerHost(sandbox)
+        self._started = threading.Event()
+        self._failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="vtex-sandbox", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self._started.wait()
+        if self._failed is not None:
+            raise self._failed
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self._server = self.loop.run_until_complete(
+                self.loop.create_server(lambda: _Connection(self), sock=self.sock))
+        except BaseException as exc:  # pragma: no cover - the socket is already bound and listening
+            self._failed = exc
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+
+    def close(self) -> None:
+        if not self.thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
+        with suppress(Exception):
+            future.result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+    async def _shutdown(self) -> None:
+        self.closing.set()
+        if self._server is not None:
+            self._server.close()
+        tasks = []
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                sock = connection.transport.get_extra_info("socket")
+                if sock is not None:
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                connection.transport.close()
+            if connection.task is not None:
+                connection.task.cancel()
+                tasks.append(connection.task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------------------ one connection
+
+    async def serve(self, connection: _Connection) -> None:
+        """Answer the connection's requests in order until it closes (or is closed after an answer)."""
+        try:
+            while not await self._request(connection):
+                pass
+        except (OSError, TimeoutError):
+            pass
+        except Exception:  # pragma: no cover - a bug must not kill the loop
+            logger.debug("sandbox: a connection ended with an error", exc_info=True)
+        finally:
+            if connection.transport is not None:
+                connection.transport.close()
+
+    async def _request(self, connection: _Connection) -> bool:
+        """Serve one request; True when the connection is to be closed after it."""
+        try:
+            async with asyncio.timeout(_Handler.timeout):  # an idle keep-alive connection is closed
+                while (end := connection.head_end()) < 0:
+                    if connection.closed or len(connection.buffer) > _HEAD_LIMIT:
+                        break
+                    await connection.more()
+        except TimeoutError:
+            logger.debug("sandbox: request timed out")
+            return True
+        if end < 0:  # the client closed before a complete head, or sent too much of one: as http.server would
+            if not connection.buffer:
+                return True
+            return await self._by_handler(connection, connection.take(len(connection.buffer)))
+        head = connection.take(end)
+        parsed = _fast_head(head)
+        if parsed is None:
+            return await self._by_handler(connection, head)
+        method, target, headers, close = parsed
+        if headers.get("expect", "").lower() == "100-continue":
+            await connection.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            reply = _error(400 if length < 0 else 413, "SANDBOX.body", "bad or too large Content-Length")
+            await self._send(connection, method, target, reply)
+            return True
+        body = await self._body(connection, length) if length else b""
+        if body is None:
+            return True
+        sandbox = self.sandbox
+        auth = {name: headers.get(name.lower(), "") for name in _AUTH_HEADERS}
+        with sandbox._in_flight_request():  # until the answer is out: a slow answer is a request in flight
+            reply, fault = sandbox._answer(method, target, auth, body)
+            if fault == "slow":
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self.closing.wait(), sandbox.faults.slow_delay)
+            if fault == "drop":
+                await self._drop(connection, method, target, reply)
+                return True
+            await self._send(connection, method, target, reply)
+        return close
+
+    async def _body(self, connection: _Connection, length: int) -> bytes | None:
+        """``length`` bytes of body (fewer if the client closed first, as http.server's read gives them);
+        None when none came within the timeout."""
+        try:
+            async with asyncio.timeout(_Handler.timeout):
+                while len(connection.buffer) < length and not connection.closed:
+                    await connection.more()
+        except TimeoutError:
+            return None
+        return connection.take(length)
+
+    async def _send(self, connection: _Connection, method: str, target: str, reply: _Reply) -> None:
+        data = _reply_bytes(reply)
+        logger.debug('sandbox: "%s %s HTTP/1.1" %s -', method, target, reply.status)
+        await connection.write(_answer_head(reply, data) + data)
+
+    async def _drop(self, connection: _Connection, method: str, target: str, reply: _Reply) -> None:
+        """As :meth:`_Handler._drop`: the headers promise the whole body, half of it comes, the connection is
+        cut (only once that half is out)."""
+        data = _reply_bytes(reply)
+        if data:
+            logger.debug('sandbox: "%s %s HTTP/1.1" %s -', method, target, reply.status)
+            head = "\r\n".join([
+                f"HTTP/1.1 {reply.status} {_Handler.responses[reply.status][0]}", _SERVER_HEADER, _date_header(),
+                "Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"])
+            await connection.write((head + "\r\n\r\n").encode("latin-1") + data[: len(data) // 2])
+        await self._cut(connection)
+
+    async def _cut(self, connection: _Connection) -> None:
+        transport = connection.transport
+        if transport is None:
+            return
+        while transport.get_write_buffer_size() and not transport.is_closing():
+            await asyncio.sleep(0.001)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        transport.close()
+
+    async def _by_handler(self, connection: _Connection, head: bytes) -> bool:
+        """Hand a request this server does not read itself to :class:`_Handler` (on a worker thread: a slow
+        answer waits there), with its body when its length can be read; True when it closed the connection."""
+        length = _content_length(head)
+        body = await self._body(connection, length) if 0 < length <= MAX_BODY else b""
+        output, cut = _Output(), _Cut()
+        handler = _Handler.__new__(_Handler)  # the request, not a socket: what __init__ would set up
+        handler.server = self._handler_server
+        transport = connection.transport
+        handler.client_address = transport.get_extra_info("peername") if transport is not None else ("", 0)
+        handler.connection = cut
+        handler.rfile = io.BytesIO(head + (body or b""))
+        handler.wfile = output  # type: ignore[assignment]
+        handler.close_connection = True
+        await self.loop.run_in_executor(None, handler.handle_one_request)
+        if output.parts:
+            await connection.write(b"".join(output.parts))
+        if cut.cut:
+            await self._cut(connection)
+            return True
+        return bool(handler.close_connection) or connection.closed
+
+
+class _HandlerHost:
+    """What :class:`_Handler` reads of its server when :class:`_AsyncServer` hands it a request."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+
+def _content_length(head: bytes) -> int:
+    """The Content-Length a head declares (first one), or -1 when there is none that reads as a number."""
+    for line in head.split(b"\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"content-length":
+            try:
+                return int(value.strip() or 0)
+            except ValueError:
+                return -1
+    return -1
+
+
+def _fast_head(head: bytes) -> tuple[str, str, dict[str, str], bool] | None:
+    """(method, target, headers by lower-case name (the first of each), close after answering) of a plain
+    HTTP/1.1 request head, as http.server and http.client would read it; None for anything else."""
+    lines = head.split(b"\n")
+    request_line = lines[0].rstrip(b"\r")
+    words = request_line.split()
+    if len(words) != 3 or words[2] != b"HTTP/1.1" or request_line.count(b" ") != 2 or len(lines[0]) > _LINE_LIMIT:
+        return None
+    method, target = words[0].decode("latin-1"), words[1].decode("latin-1")
+    if method not in _METHODS or target.startswith("//"):
+        return None
+    fields = lines[1:-2] if lines[-2] in (b"", b"\r") else None  # the head ends with its blank line
+    if fields is None or len(fields) > _MAX_HEADERS:
+        return None
+    headers: dict[str, str] = {}
+    for line in fields:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or line[:1] in (b" ", b"\t") or len(line) > _LINE_LIMIT:
+            return None  # folded, malformed or too long: http.client's own reading decides
+        key = name.decode("latin-1").lower()
+        if key not in headers:
+            headers[key] = value.decode("latin-1").lstrip(" \t").rstrip("\r\n")
+    return method, target, headers, headers.get("connection", "").lower() == "close"
 
 
 class Sandbox:
@@ -531,10 +902,8 @@ class Sandbox:
         self._queued: list[str] = []
         self._credentials = credentials
         self._host, self._port = host, port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: _AsyncServer | None = None
         self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._responses: Counter[int] = Counter()
@@ -549,27 +918,19 @@ class Sandbox:
         if self._server is not None:
             return self
         try:
-            server = _Server((self._host, self._port), _Handler)
+            sock = socket.create_server((self._host, self._port), reuse_port=False)
         except OSError as exc:
             raise ConfigurationError(f"sandbox: cannot listen on {self._host}:{self._port}: {exc.strerror}") from None
-        server.sandbox = self
+        server = _AsyncServer(self, sock)
+        server.start()
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="vtex-sandbox", daemon=True)
-        self._thread.start()
         return self
 
     def close(self) -> None:
         if self._server is None:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        for connection in list(self._connections):
-            with suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.close()
         self._server = None
 
     def __enter__(self) -> Self:

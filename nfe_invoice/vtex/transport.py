@@ -64,16 +64,35 @@ class _Connection:
             self.writer.close()
 
 
-def _timeout(request: httpx.Request, which: str) -> float | None:
-    value = request.extensions.get("timeout", {}).get(which)
-    return float(value) if value is not None else None
+#: Timeouts in seconds by phase (``connect``, ``read``, ``write``), as httpx puts them in a request's extensions.
+Timeouts = dict[str, float | None]
+#: Where a connection goes: (scheme, host, port).
+Origin = tuple[str, str, int]
+#: An answer as read off the wire: (HTTP version, status, reason phrase, headers, body).
+RawAnswer = tuple[bytes, int, bytes, list[tuple[bytes, bytes]], bytes]
 
 
-def _encode_request(request: httpx.Request, body: bytes) -> bytes:
-    """The request's head and body as bytes on the wire (Content-Length framing, never chunked)."""
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
+def _timeouts(request: httpx.Request) -> Timeouts:
+    given = request.extensions.get("timeout", {})
+    return {which: float(given[which]) if given.get(which) is not None else None
+            for which in ("connect", "read", "write")}
+
+
+def origin_of(url: httpx.URL, request: httpx.Request | None = None) -> Origin:
+    """(scheme, host, port) of ``url``; an unsupported scheme is :class:`httpx.UnsupportedProtocol`."""
+    scheme = url.scheme
+    if scheme not in _DEFAULT_PORTS:
+        raise httpx.UnsupportedProtocol(f"the URL scheme {scheme!r} is not supported", request=request)
+    return (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+
+
+def encode_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, *,
+                request: httpx.Request | None = None) -> bytes:
+    """The request line and headers as bytes on the wire (Content-Length framing, never chunked), without the
+    blank line that ends them. Refuses (:class:`httpx.LocalProtocolError`) anything that would inject a line."""
+    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
     has_length = False
-    for name, value in request.headers.raw:
+    for name, value in headers:
         lowered = name.lower()
         if lowered == b"transfer-encoding":
             continue
@@ -90,10 +109,16 @@ def _encode_request(request: httpx.Request, body: bytes) -> bytes:
     # A CR, LF or NUL inside the request line or a header would start a line of its own (header injection):
     # the separators put exactly len(lines) - 1 CRs and LFs in the head, so any other is refused.
     if head.count(b"\r") != len(lines) - 1 or head.count(b"\n") != len(lines) - 1 or b"\0" in head or (
-            b" " in request.url.raw_path):
+            b" " in target):
         raise httpx.LocalProtocolError("refusing to send a request line or header with a line break or NUL",
                                        request=request)
-    return head + b"\r\n\r\n" + body
+    return head
+
+
+def _encode_request(request: httpx.Request, body: bytes) -> bytes:
+    """The request's head and body as bytes on the wire."""
+    return encode_head(request.method, request.url.raw_path, request.headers.raw, body,
+                       request=request) + b"\r\n\r\n" + body
 
 
 class _Reader:
@@ -101,10 +126,10 @@ class _Reader:
 
     __slots__ = ("reader", "request", "timeout")
 
-    def __init__(self, reader: asyncio.StreamReader, request: httpx.Request) -> None:
+    def __init__(self, reader: asyncio.StreamReader, request: httpx.Request | None, timeout: float | None) -> None:
         self.reader = reader
         self.request = request
-        self.timeout = _timeout(request, "read")
+        self.timeout = timeout
 
     def _protocol_error(self, message: str) -> httpx.RemoteProtocolError:
         return httpx.RemoteProtocolError(message, request=self.request)
@@ -187,7 +212,7 @@ class _Reader:
                 raise self._protocol_error("a chunk that does not end where its size says")
 
 
-def _framing(headers: list[tuple[bytes, bytes]], request: httpx.Request) -> tuple[bool, int | None]:
+def _framing(headers: list[tuple[bytes, bytes]], request: httpx.Request | None) -> tuple[bool, int | None]:
     """(chunked, content length) from the answer's headers, as RFC 9112 section 6.3 orders them."""
     chunked, lengths = False, set()
     for name, value in headers:
@@ -234,19 +259,36 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (trio): httpx's own transport speaks anyio
             return await self._fallback_transport().handle_async_request(request)
-        if self._closed:
-            raise httpx.ConnectError("the transport is closed", request=request)
         body = b"".join([chunk async for chunk in request.stream]) if isinstance(
             request.stream, httpx.AsyncByteStream) else b"".join(request.stream)
         data = _encode_request(request, body)
-        connection = await self._connection(request)
+        version, status, reason, headers, content = await self.exchange(
+            origin_of(request.url, request), data, _timeouts(request), head_only=request.method == "HEAD",
+            request=request)
+        return httpx.Response(
+            status,
+            headers=headers,
+            content=content,
+            request=request,
+            extensions={"http_version": version, "reason_phrase": reason},
+        )
+
+    async def exchange(self, origin: Origin, data: bytes, timeouts: Timeouts, *, head_only: bool = False,
+                       request: httpx.Request | None = None) -> RawAnswer:
+        """Send ``data`` (a whole request, as :func:`encode_head` and the body make it) to ``origin`` on a
+        kept-alive connection and read the answer; asyncio only. The client calls this directly when it has
+        encoded the request itself, skipping the httpx request and response objects (see
+        :class:`~.client.AsyncVtexClient`); ``request``, when there is one, goes into the exceptions."""
+        if self._closed:
+            raise httpx.ConnectError("the transport is closed", request=request)
+        connection = await self._connection(origin, timeouts.get("connect"), request)
         try:
-            response = await self._exchange(connection, request, data)
+            answer = await self._exchange(connection, data, timeouts, head_only, request)
         except BaseException:
             connection.close()  # half a message on it (error, timeout, cancellation): never reused
             raise
         self._release(connection)
-        return response
+        return answer
 
     async def aclose(self) -> None:
         self._closed = True
@@ -264,12 +306,9 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             self._fallback = httpx.AsyncHTTPTransport()
         return self._fallback
 
-    async def _connection(self, request: httpx.Request) -> _Connection:
-        url = request.url
-        scheme = url.scheme
-        if scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"the URL scheme {scheme!r} is not supported", request=request)
-        key = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+    async def _connection(self, key: Origin, connect_timeout: float | None,
+                          request: httpx.Request | None) -> _Connection:
+        scheme = key[0]
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
@@ -282,7 +321,7 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
                 self._ssl_context = httpx.create_ssl_context()
             context = self._ssl_context
         try:
-            async with asyncio.timeout(_timeout(request, "connect")):
+            async with asyncio.timeout(connect_timeout):
                 reader, writer = await asyncio.open_connection(key[1], key[2], ssl=context, limit=_MAX_HEAD)
         except TimeoutError:
             raise httpx.ConnectTimeout("no connection within the connect timeout", request=request) from None
@@ -298,21 +337,22 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
                 return
         connection.close()
 
-    async def _exchange(self, connection: _Connection, request: httpx.Request, data: bytes) -> httpx.Response:
+    async def _exchange(self, connection: _Connection, data: bytes, timeouts: Timeouts, head_only: bool,
+                        request: httpx.Request | None) -> RawAnswer:
         connection.keep_alive = False  # until this exchange ends cleanly
         writer = connection.writer
         try:
             writer.write(data)
-            async with asyncio.timeout(_timeout(request, "write")):
+            async with asyncio.timeout(timeouts.get("write")):
                 await writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("the request could not be written in time", request=request) from None
         except OSError as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
-        reader = _Reader(connection.reader, request)
+        reader = _Reader(connection.reader, request, timeouts.get("read"))
         version, status, reason, headers = await reader.head()
         keep_alive = _keeps_alive(version, headers)
-        if request.method == "HEAD" or status in _NO_BODY:
+        if head_only or status in _NO_BODY:
             content = b""
         else:
             chunked, length = _framing(headers, request)
@@ -323,10 +363,4 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             else:  # delimited by the end of the connection
                 content, keep_alive = await reader.to_end(), False
         connection.keep_alive = keep_alive
-        return httpx.Response(
-            status,
-            headers=headers,
-            content=content,
-            request=request,
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
+        return version, status, reason, headers, content
