@@ -48,7 +48,7 @@ from .journal import Claim, EnqueueOutcome, Journal, NewRecord, Record, RecordKe
 from .journal.base import compress_document
 from .model import NFeDocument
 from .parse import parse
-from .validate import ValidationOptions, validate_full
+from .validate import Validated, ValidationOptions, validate_each, validate_full
 from .vtex.client import AsyncVtexClient, VtexClient
 from .vtex.mapping import (
     ItemFacts,
@@ -252,18 +252,41 @@ def _invoice_number_for(document: NFeDocument, options: MappingOptions) -> str:
     return format_invoice_number(document, options.invoice_number_format)
 
 
-def prepare(source: str | os.PathLike[str] | bytes, options: PipelineOptions, *, name: str | None = None) -> Prepared:
+Source = str | os.PathLike[str] | bytes
+
+
+def prepare(source: Source, options: PipelineOptions, *, name: str | None = None) -> Prepared:
     """Validate and map one document; never raises because the document is bad (a refusal says why)."""
+    label, raw = _read_source(source, name)
+    if isinstance(raw, Prepared):
+        return raw
+    return _prepare_validated(label, raw, validate_full(raw, options.validation), options)
+
+
+def prepare_many(sources: Sequence[Source], options: PipelineOptions) -> list[Prepared]:
+    """:func:`prepare` of each source, in order, validated a group at a time (:func:`~.validate.validate_each`:
+    the same results for about a quarter less of validation's CPU)."""
+    read = [_read_source(source, None) for source in sources]
+    validated = validate_each([raw for _, raw in read if isinstance(raw, bytes)], options.validation)
+    return [raw if isinstance(raw, Prepared) else _prepare_validated(label, raw, next(validated), options)
+            for label, raw in read]
+
+
+def _read_source(source: Source, name: str | None) -> tuple[str | None, bytes | Prepared]:
+    """The source's label and bytes, or the refusal of a file that cannot be read."""
     label = name if name is not None else (os.fspath(source) if not isinstance(source, bytes) else None)
     if isinstance(source, bytes):
-        raw = source
-    else:
-        try:
-            raw = Path(source).read_bytes()
-        except OSError as exc:
-            reason = f"cannot read the file: {exc.strerror}"
-            return _refusal(label, key=None, raw=b"", access_key=None, code="input.source", reason=reason, report=None)
-    validated = validate_full(raw, options.validation)
+        return label, source
+    try:
+        return label, Path(source).read_bytes()
+    except OSError as exc:
+        reason = f"cannot read the file: {exc.strerror}"
+        return label, _refusal(label, key=None, raw=b"", access_key=None, code="input.source", reason=reason,
+                               report=None)
+
+
+def _prepare_validated(label: str | None, raw: bytes, validated: Validated, options: PipelineOptions) -> Prepared:
+    """:func:`prepare` once the document is validated: the refusal or the record to queue."""
     report, document = validated.report, validated.document
     access_key = report.access_key
 
@@ -363,10 +386,10 @@ def _for_journal(prepared: Prepared) -> Prepared:
 
 
 def _prepare_chunk(paths: Sequence[str]) -> list[Prepared]:
-    options = _WORKER["options"]
+    prepared = prepare_many(paths, _WORKER["options"])
     if _WORKER.get("journal"):
-        return [_for_journal(prepare(path, options)) for path in paths]
-    return [prepare(path, options) for path in paths]
+        return [_for_journal(one) for one in prepared]
+    return prepared
 
 
 def _windowed(paths: Sequence[str], executor: Executor, chunk: int, window: int

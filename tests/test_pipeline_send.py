@@ -29,7 +29,7 @@ from nfe_invoice.pipeline import (
     prepare_all,
     prepare_executor,
 )
-from nfe_invoice.testing import build_nfe, default_spec
+from nfe_invoice.testing import build_nfe, default_spec, make_test_certificate, sign_nfe, wrap_nfeproc
 from nfe_invoice.testing.orders import order_for_document
 from nfe_invoice.vtex.client import AsyncVtexClient
 from nfe_invoice.vtex.mapping import MappingOptions, build_invoice
@@ -171,3 +171,29 @@ def test_the_journal_stores_the_compressed_document_it_is_given(tmp_path: Path) 
         stored = journal._conn.execute("SELECT document FROM record_bodies").fetchone()[0]
     assert stored == given
     assert record == prepared.record  # the compressed copy is not part of the record's identity
+
+
+def test_prepare_many_gives_what_prepare_gives_each(tmp_path: Path) -> None:
+    """The batch's workers prepare a chunk at a time (validated group by group): the same as one at a time, for
+    sound, refused, unreadable, homologation and fractional-quantity documents alike."""
+    from nfe_invoice.pipeline import prepare_many
+
+    samples = sorted((Path(__file__).parents[1] / "nfe_invoice" / "samples").glob("*.xml"))
+    homologation = tmp_path / "homologation.xml"
+    identity = make_test_certificate()
+
+    def signed(**changes: object) -> bytes:
+        return wrap_nfeproc(sign_nfe(build_nfe(default_spec(**changes)), identity))
+
+    homologation.write_bytes(signed(items=2, number=7, environment=2))
+    fractional = signed(items=7, number=8)  # its seventh item has a fractional quantity
+    sources: list[str | bytes] = [*(str(path) for path in samples), str(tmp_path / "missing.xml"),
+                                  str(homologation), fractional, b"<not-xml", signed(items=3, number=9)] * 3
+    options = PipelineOptions(account="x")
+    many = prepare_many(sources, options)
+    one_by_one = [prepare(source, options) for source in sources]
+    assert many == one_by_one
+    codes = {prepared.code for prepared in many}
+    assert {None, "input.source", "pipeline.validation", "pipeline.homologation"} <= codes
+    assert any(prepared.template is not None and prepared.record is not None and prepared.record.payload is None
+               for prepared in many), "a document whose items wait for the order"
