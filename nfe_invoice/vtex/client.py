@@ -158,7 +158,11 @@ class _LeanPath:
 
     async def send(self, request: Request) -> _Response | None:
         """The answer to ``request``, or None when it must go through httpx's client instead."""
-        if self._http.is_closed or self._http.cookies.jar or asyncio._get_running_loop() is None:
+        if self._http.is_closed or self._http.cookies.jar:
+            return None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): httpx's client, whose transport falls back to httpx's own
             return None
         if not request.url.startswith(self._root):
             return None
