@@ -329,6 +329,16 @@ def _refusal(intake: Intake) -> ProblemError:
 _BEARER: Final = HTTPBearer(auto_error=False, description="one of the keys in NFE_INVOICE_API_KEYS or --api-keys-file")
 
 
+async def _one_value_per_parameter(request: Request) -> None:
+    """Refuse a query parameter given more than once (``?orderId=A&orderId=B``): which one is meant cannot be
+    guessed (the framework alone would take the last), and an invoice sent to the wrong order cannot be taken
+    back."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1:
+            raise ProblemError(422, "request.invalid", f"{name} is given {names.count(name)} times; give it once")
+
+
 async def _authorised(request: Request,
                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
     """Every /v1 route's guard (module level: FastAPI reads the annotations from this module's names)."""
@@ -348,7 +358,7 @@ def create_app(journal: Journal, client: AsyncVtexClient | None, config: Service
         lifespan=service.lifespan,
     )
     app.state.service = service
-    guarded = [Depends(_authorised)]
+    guarded = [Depends(_authorised), Depends(_one_value_per_parameter)]
 
     @app.exception_handler(ProblemError)
     async def on_problem(_request: Request, exc: ProblemError) -> JSONResponse:

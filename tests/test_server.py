@@ -326,6 +326,12 @@ def test_the_order_id_can_come_from_the_query(service: str, sandbox: Sandbox) ->
     wait_for(lambda: sandbox.receipt("QUERY-ORDER-1", str(number)))
     bad = httpx.post(f"{service}/v1/invoices", params={"orderId": "../etc"}, content=raw, headers={**AUTH, **XML})
     assert bad.status_code == 422 and bad.json()["error"] == "request.invalid"
+    # Two orders named: which one is meant cannot be guessed, and an invoice sent to the wrong order cannot be
+    # taken back (the framework alone would take the last one).
+    twice = httpx.post(f"{service}/v1/invoices", params=[("orderId", "QUERY-ORDER-2"), ("orderId", "QUERY-ORDER-3")],
+                       content=raw, headers={**AUTH, **XML})
+    assert twice.status_code == 422 and twice.json()["error"] == "request.invalid", twice.text
+    assert "orderId" in twice.json()["message"]
     named, order_id, _ = document(sandbox)  # names its own order: another one in the query is refused
     other = httpx.post(f"{service}/v1/invoices", params={"orderId": "SOME-OTHER-1"}, content=named,
                        headers={**AUTH, **XML})
