@@ -18,8 +18,9 @@ except ImportError as exc:  # pyproject.toml's build requirements bring both; a 
     print(f"nfe-invoice: building without the compiled reader ({exc})", file=sys.stderr)
     extensions = []
 else:
-    reader = Extension("nfe_invoice._reader", ["nfe_invoice/_reader.pyx"], include_dirs=lxml.get_include(),
-                       optional=True)
+    reader = Extension("nfe_invoice._reader", ["nfe_invoice/_reader.pyx"], include_dirs=lxml.get_include())
     extensions = list(cythonize([reader], compiler_directives={"language_level": "3"}, quiet=True))
+    for extension in extensions:
+        extension.optional = True  # a compiler that fails is a warning (cythonize drops this if given above)
 
 setup(ext_modules=extensions)
