@@ -15,7 +15,7 @@ The package works without this module (it is an optional build): ``parse`` then 
 
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, strcmp, strlen
