@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
@@ -333,10 +334,10 @@ async def _one_value_per_parameter(request: Request) -> None:
     """Refuse a query parameter given more than once (``?orderId=A&orderId=B``): which one is meant cannot be
     guessed (the framework alone would take the last), and an invoice sent to the wrong order cannot be taken
     back."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    for name in dict.fromkeys(names):
-        if names.count(name) > 1:
-            raise ProblemError(422, "request.invalid", f"{name} is given {names.count(name)} times; give it once")
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    for name, count in counts.items():
+        if count > 1:
+            raise ProblemError(422, "request.invalid", f"{name} is given {count} times; give it once")
 
 
 async def _authorised(request: Request,

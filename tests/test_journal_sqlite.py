@@ -21,6 +21,7 @@ from collections.abc import Callable
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,20 +229,28 @@ def insert_old_record(conn: sqlite3.Connection, n: int, state: str, **columns: o
                  tuple(values.values()))
 
 
-def v1_journal(path: Path) -> None:
-    """A journal as version 1 wrote it: its DDL, and rows in each state it knew."""
+def old_journal(path: Path, version: int, rows: list[dict[str, Any]]) -> None:
+    """A journal as schema ``version`` wrote it: its DDL, and ``rows`` (``n``, ``state`` and other columns)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(migration_steps()[0][1])
+    for _, script in migration_steps()[:version]:
+        conn.executescript(script)
+    for row in rows:
+        insert_old_record(conn, **row)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+
+
+def v1_journal(path: Path) -> None:
+    """A journal as version 1 wrote it: rows in each state it knew."""
     rows = [
         (1, "queued", None, None), (2, "sending", None, None), (3, "sent", "receipt-3", None),
         (4, "failed", None, "VTEX 503"), (5, "refused", None, "[totals.vnf] off by one cent"),
     ]
-    for n, state, receipt, reason in rows:
-        insert_old_record(conn, n, state, attempts=1 if state != "queued" else 0, receipt=receipt, reason=reason,
-                          findings='[{"code": "totals.vnf"}]' if state == "refused" else "[]",
-                          created_at=1_700_000_000.0 + n, updated_at=1_700_000_100.0 + n)
-    conn.execute("PRAGMA user_version = 1")
-    conn.close()
+    old_journal(path, 1, [
+        {"n": n, "state": state, "attempts": 1 if state != "queued" else 0, "receipt": receipt, "reason": reason,
+         "findings": '[{"code": "totals.vnf"}]' if state == "refused" else "[]",
+         "created_at": 1_700_000_000.0 + n, "updated_at": 1_700_000_100.0 + n}
+        for n, state, receipt, reason in rows])
 
 
 def test_a_journal_from_schema_version_1_is_migrated_with_its_records_intact_and_usable(tmp_path: Path) -> None:
@@ -299,16 +308,12 @@ def test_two_processes_opening_an_old_journal_at_once_migrate_it_once(tmp_path: 
 
 def v2_journal(path: Path) -> None:
     """A journal as version 2 wrote it: the large values in the records row, one sent as stored, one not."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for _, script in migration_steps()[:2]:
-        conn.executescript(script)
-    for n, state, sent in ((1, "queued", None), (2, "sent", "as-stored"), (3, "sent", '{"other": true}')):
-        insert_old_record(conn, n, state, attempts=0 if sent is None else 1,
-                          receipt=None if sent is None else f"receipt-{n}", created_at=1_700_000_000.0,
-                          updated_at=1_700_000_100.0, sent_payload=entry(n).payload if sent == "as-stored" else sent,
-                          sent_at=None if sent is None else 1_700_000_100.0)
-    conn.execute("PRAGMA user_version = 2")
-    conn.close()
+    old_journal(path, 2, [
+        {"n": n, "state": state, "attempts": 0 if sent is None else 1,
+         "receipt": None if sent is None else f"receipt-{n}", "created_at": 1_700_000_000.0,
+         "updated_at": 1_700_000_100.0, "sent_payload": entry(n).payload if sent == "as-stored" else sent,
+         "sent_at": None if sent is None else 1_700_000_100.0}
+        for n, state, sent in ((1, "queued", None), (2, "sent", "as-stored"), (3, "sent", '{"other": true}'))])
 
 
 def test_a_journal_from_schema_version_2_keeps_every_value_once_its_bodies_move_apart(tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ _ICMS_KEY_OF: Final = {name: f"ICMS.{name}" for name in _ICMS_FIELDS}
 _ICMS_UF_DEST_KEYS: Final = tuple((f"ICMSUFDest.{name}", name) for name in _ICMS_UF_DEST_FIELDS)
 _PROD_KEYS: Final = tuple((f"prod.{name}", name) for name in _PROD_FIELDS)
 _ISSQN_KEYS: Final = tuple((f"ISSQN.{name}", name) for name in _ISSQN_FIELDS)
+_II_KEYS: Final = (("II.vII", "vII"),)
+_IPI_KEYS: Final = (("IPI.vIPI", "vIPI"),)
+_IS_KEYS: Final = (("IS.vIS", "vIS"),)
 _CACHE_SIZE: Final = 8
 
 
@@ -105,6 +108,13 @@ def _add(acc: dict[str, Decimal], key: str, value: Decimal | None) -> None:
         acc[key] = acc.get(key, ZERO) + value
 
 
+def _add_fields(acc: dict[str, Decimal], group: object, keys: tuple[tuple[str, str], ...]) -> None:
+    """Add each ``(key, field)`` of a tax group that is present (an absent group adds nothing)."""
+    if group is not None:
+        for key, name in keys:
+            _add(acc, key, getattr(group, name))
+
+
 def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
     """Add every summable value of one item into ``acc`` (absent values add nothing).
 
@@ -140,14 +150,9 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
             summed = _ICMS_KEY_OF.get(name)
             if summed is not None and given is not None:
                 acc[summed] = get(summed, ZERO) + given
-    uf_dest = taxes.ICMSUFDest
-    if uf_dest is not None:
-        for key, name in _ICMS_UF_DEST_KEYS:
-            _add(acc, key, getattr(uf_dest, name))
-    if taxes.II is not None:
-        _add(acc, "II.vII", taxes.II.vII)
-    if taxes.IPI is not None:
-        _add(acc, "IPI.vIPI", taxes.IPI.vIPI)
+    _add_fields(acc, taxes.ICMSUFDest, _ICMS_UF_DEST_KEYS)
+    _add_fields(acc, taxes.II, _II_KEYS)
+    _add_fields(acc, taxes.IPI, _IPI_KEYS)
     if taxes.PIS is not None:
         _add(acc, kind + "PIS.vPIS", taxes.PIS.vPIS)
     if taxes.COFINS is not None:
@@ -157,12 +162,8 @@ def _add_item(item: Item, acc: dict[str, Decimal]) -> None:
         _add(acc, "PISST.vPIS", taxes.PISST.vPIS)
     if taxes.COFINSST is not None and taxes.COFINSST.indSomaCOFINSST == "1":
         _add(acc, "COFINSST.vCOFINS", taxes.COFINSST.vCOFINS)
-    issqn = taxes.ISSQN
-    if issqn is not None:
-        for key, name in _ISSQN_KEYS:
-            _add(acc, key, getattr(issqn, name))
-    if taxes.IS is not None:
-        _add(acc, "IS.vIS", taxes.IS.vIS)
+    _add_fields(acc, taxes.ISSQN, _ISSQN_KEYS)
+    _add_fields(acc, taxes.IS, _IS_KEYS)
     if taxes.IBSCBS is not None:
         for key, value in _reform_values(taxes.IBSCBS):
             _add(acc, key, value)

@@ -483,11 +483,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         try:
             if data:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
+                self.log_request(reply.status)
+                self.wfile.write(_dropped_head(reply, data) + data[: len(data) // 2])
                 self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -525,6 +522,15 @@ def _answer_head(reply: _Reply, data: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
 
 
+def _dropped_head(reply: _Reply, data: bytes) -> bytes:
+    """The head of an answer a ``drop`` fault cuts: status, Server, Date, type and the whole body's length
+    (the body that follows stops halfway), without the reply's own headers."""
+    phrase = _Handler.responses[reply.status][0] if reply.status in _Handler.responses else ""
+    lines = [f"HTTP/1.1 {reply.status} {phrase}", _SERVER_HEADER, _date_header(),
+             "Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+
+
 #: The methods :class:`_Handler` answers (its ``do_*``); http.server answers any other 501.
 _METHODS: Final = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
 _LINE_LIMIT: Final = 65536  # http.server's longest request line and header line
@@ -543,7 +549,7 @@ class _Output:
         return len(data)
 
     def flush(self) -> None:
-        pass
+        """Nothing to flush: the parts are sent together once the handler is done."""
 
 
 class _Cut:
@@ -709,10 +715,11 @@ class _AsyncServer:
     async def serve(self, connection: _Connection) -> None:
         """Answer the connection's requests in order until it closes (or is closed after an answer)."""
         try:
-            while not await self._request(connection):
-                pass
+            closing = False
+            while not closing:
+                closing = await self._request(connection)
         except (OSError, TimeoutError):
-            pass
+            logger.debug("sandbox: a connection ended early (the client went away or stalled)")
         except Exception:  # pragma: no cover - a bug must not kill the loop
             logger.debug("sandbox: a connection ended with an error", exc_info=True)
         finally:
@@ -787,10 +794,7 @@ class _AsyncServer:
         data = _reply_bytes(reply)
         if data:
             logger.debug('sandbox: "%s %s HTTP/1.1" %s -', method, target, reply.status)
-            head = "\r\n".join([
-                f"HTTP/1.1 {reply.status} {_Handler.responses[reply.status][0]}", _SERVER_HEADER, _date_header(),
-                "Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"])
-            await connection.write((head + "\r\n\r\n").encode("latin-1") + data[: len(data) // 2])
+            await connection.write(_dropped_head(reply, data) + data[: len(data) // 2])
         await self._cut(connection)
 
     async def _cut(self, connection: _Connection) -> None:
