@@ -123,7 +123,10 @@ def test_a_failing_rule_fails_closed_and_the_others_still_run(monkeypatch: pytes
         Rule("check_overflow", "simulated", overflowing, (), POLICY),
     )
     monkeypatch.setattr(rules, "RULES", rules.RULES + extra)
-    monkeypatch.setattr(rules, "_CHECKS", rules._CHECKS + tuple(entry.check for entry in extra))
+    added = tuple(entry.check for entry in extra)
+    monkeypatch.setattr(rules, "_CHECKS", rules._CHECKS + added)
+    by_model = {model: checks + added for model, checks in rules._CHECKS_BY_MODEL.items()}
+    monkeypatch.setattr(rules, "_CHECKS_BY_MODEL", by_model)
     unsigned_but_sound = build_nfe(default_spec(2)).replace(b"<vNF>", b"<vNF>1")  # one real finding too
     codes = validate(unsigned_but_sound).codes()
     assert "rules.internal_error" in codes

@@ -27,6 +27,12 @@ INTERNAL_ERROR: Final = CodeInfo(
 
 
 _CHECKS: Final = tuple(entry.check for entry in RULES)
+#: Per document model (ide/mod): the checks that can find something on it (see ``Rule.models``). A
+#: document of any other model, or without one, gets every check.
+_CHECKS_BY_MODEL: Final = {
+    model: tuple(entry.check for entry in RULES if entry.models is None or model in entry.models)
+    for model in ("55", "65")
+}
 
 POLICY_CODES: Final = frozenset(
     code for entry in RULES for code, _, _ in entry.codes if entry.kind_of(code) is CodeClass.POLICY
@@ -39,11 +45,12 @@ def run_rules(document: NFeDocument, context: RuleContext) -> list[Finding]:
     Arithmetic on an absurd value (``9E+999999`` is a finite Decimal the XSD rejects) silences only that
     rule; any other failure is a bug of ours and becomes an error finding, so a batch goes on and the
     document is not reported as sound. The common case (no rule fails) runs as one tight loop; the
-    first failure restarts the run rule by rule, so the result is the same either way.
+    first failure restarts the run rule by rule, so the result is the same either way. Rules that cannot
+    apply to the document's model are not called (they would yield nothing).
     """
     findings: list[Finding] = []
     try:
-        for check in _CHECKS:
+        for check in _CHECKS_BY_MODEL.get(document.ide.mod or "", _CHECKS):
             findings.extend(check(document, context))
     except Exception:
         return _run_rules_one_by_one(document, context)
@@ -52,7 +59,10 @@ def run_rules(document: NFeDocument, context: RuleContext) -> list[Finding]:
 
 def _run_rules_one_by_one(document: NFeDocument, context: RuleContext) -> list[Finding]:
     findings: list[Finding] = []
+    model = document.ide.mod
     for entry in RULES:
+        if entry.models is not None and model in _CHECKS_BY_MODEL and model not in entry.models:
+            continue
         try:
             findings.extend(list(entry.check(document, context)))
         except ArithmeticError:

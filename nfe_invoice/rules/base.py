@@ -23,6 +23,10 @@ INTEGRITY: Final = CodeClass.INTEGRITY
 INVARIANT: Final = CodeClass.INVARIANT
 POLICY: Final = CodeClass.POLICY
 
+#: The ``models`` of a rule that can only find something on an NFC-e (ide/mod 65), or on an NF-e (55).
+NFCE_ONLY: Final = frozenset({"65"})
+NFE_ONLY: Final = frozenset({"55"})
+
 CENT: Final = Decimal("0.01")
 ZERO: Final = Decimal("0")
 
@@ -63,6 +67,10 @@ class Rule:
     code_descriptions: Mapping[str, str] = field(default_factory=dict)
     #: A rule whose codes are not all of its own class (a check digit beside a prefix table) says so here.
     code_kinds: Mapping[str, CodeClass] = field(default_factory=dict)
+    #: The document models (ide/mod) on which the rule can find anything, or None for every model. The
+    #: rule itself still checks the model first (it stays right when called alone); :func:`run_rules`
+    #: does not call it on another model, a rule call saved per such rule (13 on a model-55 document).
+    models: frozenset[str] | None = None
 
     def kind_of(self, code: str) -> CodeClass:
         return self.code_kinds.get(code, self.kind)
@@ -81,6 +89,7 @@ class Registry:
         description: str,
         code_descriptions: Mapping[str, str] | None = None,
         code_kinds: Mapping[str, CodeClass] | None = None,
+        models: frozenset[str] | None = None,
     ) -> Callable[[RuleFunction], RuleFunction]:
         """Register a rule. ``kind`` is required: no rule may leave its class to a default."""
         normalised = tuple(
@@ -96,7 +105,7 @@ class Registry:
         def register(function: RuleFunction) -> RuleFunction:
             self.rules.append(
                 Rule(function.__name__, description, function, normalised, kind,
-                     dict(code_descriptions or {}), dict(code_kinds or {}))
+                     dict(code_descriptions or {}), dict(code_kinds or {}), models)
             )
             return function
 

@@ -17,7 +17,7 @@ from typing import Final
 from ..findings import Finding
 from ..model import NFeDocument
 from ._common import reference_now
-from .base import POLICY, RuleContext, finding, rule
+from .base import NFCE_ONLY, NFE_ONLY, POLICY, RuleContext, finding, rule
 
 CLOCK_TOLERANCE: Final = timedelta(minutes=5)  # MOC B09-10/B09-40/B28-30: clock skew between emitter and SEFAZ
 LATE_LIMIT: Final = timedelta(days=30)  # MOC B09-20 (228), B10-20/30 (504/505), B28-40 (569)
@@ -54,7 +54,12 @@ def check_emission_not_in_future(doc: NFeDocument, ctx: RuleContext) -> Iterator
     )
 
 
-@rule(("date.emission_too_old", "228"), kind=POLICY, description="an NF-e is received within 30 days of dhEmi")
+@rule(
+    ("date.emission_too_old", "228"),
+    kind=POLICY,
+    models=NFE_ONLY,
+    description="an NF-e is received within 30 days of dhEmi",
+)
 def check_emission_not_too_old(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B09-20 (228): model 55 with tpEmis 1/3/6/7 received more than 30 days after dhEmi. Contingency
     emissions and protocols with cStat 150 (authorised late, on purpose) are exempt."""
@@ -75,6 +80,7 @@ def check_emission_not_too_old(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 @rule(
     ("date.nfce_late", "704"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e issued online is received within 5 minutes of dhEmi",
 )
 def check_nfce_not_late(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -98,6 +104,7 @@ def check_nfce_not_late(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
     ("date.exit_too_late", "504"),
     ("date.exit_too_early", "505"),
     kind=POLICY,
+    models=NFE_ONLY,
     description="dhSaiEnt is within 30 days of the reception time",
 )
 def check_exit_date_window(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -203,6 +210,7 @@ def check_contingency_date(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findi
     ("date.due_before_emission", "900"),
     ("date.due_out_of_order", "850"),
     kind=POLICY,
+    models=NFE_ONLY,
     description="each cobr/dup/dVenc is informed, not before the emission date nor before the previous one",
 )
 def check_installment_dates(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:

@@ -19,7 +19,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import Item, NFeDocument
 from ._common import envelope_path
-from .base import POLICY, RuleContext, finding, rule
+from .base import NFCE_ONLY, NFE_ONLY, POLICY, RuleContext, finding, rule
 
 NFCE_DANFE: Final = frozenset({"4", "5"})  # tpImp: DANFE NFC-e, DANFE NFC-e em mensagem eletrônica
 IN_PERSON: Final = "1"
@@ -42,6 +42,7 @@ def _nfce(doc: NFeDocument) -> bool:
     ("nfce.tpnf", "706"),
     ("nfce.iddest", "707"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e has no exit date and is an outgoing, internal operation",
 )
 def check_operation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -99,6 +100,7 @@ def check_danfe_format(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.indfinal", "716"),
     ("nfce.indpres", "717"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e is a normal sale (finNFe 1) to a final consumer, in person or delivered home",
 )
 def check_consumer_sale(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -129,7 +131,12 @@ def check_consumer_sale(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
         )
 
 
-@rule(("nfce.indpres_on_nfe", "794"), kind=POLICY, description="indPres 4 (NFC-e home delivery) is not used on an NF-e")
+@rule(
+    ("nfce.indpres_on_nfe", "794"),
+    kind=POLICY,
+    models=NFE_ONLY,
+    description="indPres 4 (NFC-e home delivery) is not used on an NF-e",
+)
 def check_home_delivery_on_nfe(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC B25b-10 (794)."""
     if doc.ide.mod == "55" and doc.ide.indPres == HOME_DELIVERY:
@@ -144,6 +151,7 @@ def check_home_delivery_on_nfe(doc: NFeDocument, ctx: RuleContext) -> Iterator[F
 @rule(
     ("nfce.nfref", "708"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e references no other fiscal document (NFref, DFeReferenciado)",
 )
 def check_references(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -175,6 +183,7 @@ def check_references(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.dest_isuf", "730"),
     ("nfce.dest_contributor", "789"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e has no substitute IE, and its recipient is a non-contributor without IE or SUFRAMA",
 )
 def check_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -214,6 +223,7 @@ def check_parties(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.carrier", "754"),
     ("nfce.delivery_carrier", "786"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e has freight and a carrier only on home delivery (indPres 4), and then a carrier",
 )
 def check_freight(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -254,6 +264,7 @@ def check_freight(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.ferry", "759"),
     ("nfce.ret_transp", "755"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e has no vehicle, trailer, wagon, ferry or freight ICMS withholding in transp",
 )
 def check_transport_means(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -291,6 +302,7 @@ _COMMERCIAL_GROUPS: Final = (
     ("nfce.purchase", "762"),
     ("nfce.cane", "763"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e has no billing (cobr), no purchase data (compra) and no sugar cane acquisition (cana)",
 )
 def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -308,6 +320,7 @@ def check_commercial_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Find
     ("nfce.cst", "766"),
     ("nfce.csosn", "383"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="NFC-e items all count in the total and use the ICMS CST/CSOSN allowed at the counter",
 )
 def check_item_taxation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
@@ -343,7 +356,12 @@ def check_item_taxation(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]
             )
 
 
-@rule(("nfce.cfop", "725", Severity.WARNING), kind=POLICY, description="NFC-e items use a CFOP from the NFC-e list")
+@rule(
+    ("nfce.cfop", "725", Severity.WARNING),
+    kind=POLICY,
+    models=NFCE_ONLY,
+    description="NFC-e items use a CFOP from the NFC-e list",
+)
 def check_item_cfop(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC I08-150 (725). The accepted list is a table the MOC revises, so this is a warning."""
     if not _nfce(doc):
@@ -396,6 +414,7 @@ _FORBIDDEN_ITEM_GROUPS: Final[tuple[tuple[str, str, Severity, str, str, Callable
 @rule(
     *((code, sefaz, severity) for code, sefaz, severity, _, _, _ in _FORBIDDEN_ITEM_GROUPS),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="NFC-e items carry no veicProd, arma, nRECOPI, ICMSPart, ICMSUFDest, IPI, II, PISST or COFINSST "
     "(med and comb: warnings)",
 )
@@ -420,6 +439,7 @@ def check_item_groups(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     ("nfce.scan", "782"),
     ("nfce.svc", "783"),
     kind=POLICY,
+    models=NFCE_ONLY,
     description="an NFC-e is not issued in SCAN (tpEmis 3) or SVC (tpEmis 6/7) contingency",
 )
 def check_contingency_mode(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:

@@ -17,7 +17,7 @@ from typing import Final
 from ..findings import Finding, Severity
 from ..model import NFeDocument, Payment
 from ._common import in_force
-from .base import INVARIANT, POLICY, ZERO, RuleContext, brl, cents, finding, rule
+from .base import INVARIANT, NFCE_ONLY, POLICY, ZERO, RuleContext, brl, cents, finding, rule
 
 NO_PAYMENT: Final = "90"  # tPag "Sem pagamento"
 OTHER: Final = "99"  # tPag "Outros"
@@ -68,7 +68,12 @@ def check_payment_present(doc: NFeDocument, ctx: RuleContext) -> Iterator[Findin
         )
 
 
-@rule(("payment.insufficient", "865"), kind=INVARIANT, description="on an NFC-e sale, Σ detPag/vPag is at least vNF")
+@rule(
+    ("payment.insufficient", "865"),
+    kind=INVARIANT,
+    models=NFCE_ONLY,
+    description="on an NFC-e sale, Σ detPag/vPag is at least vNF",
+)
 def check_payments_cover_total(doc: NFeDocument, ctx: RuleContext) -> Iterator[Finding]:
     """MOC YA03-10 (865): NFC-e only; not for finNFe 3/4 nor when some tPag is 90 (no payment)."""
     pag, total = _details(doc), doc.totals.vNF
