@@ -8,6 +8,10 @@ made by nfe_invoice.testing, so every check runs.
 
 Run: ``python benchmarks/bench_validate.py [--baseline REV] [--rounds N] [--skip-cli]``
 
+``--rules-share`` measures something else, on this tree only: how much of ``validate()`` the business rules
+are. In one process it alternates rounds of bare parse + XSD, ``validate()``, and ``validate()`` with
+``run_rules`` replaced by a function that finds nothing, and keeps the fastest round of each.
+
 With ``--baseline REV`` (a commit, branch or tag) the same measurements also run on that revision,
 checked out with ``git worktree`` in a temporary folder: each measurement is a subprocess whose import
 path starts with one tree or the other, the two trees alternate round by round (which goes first
@@ -27,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,6 +66,59 @@ def child_ratios(folder: Path, budget_s: float) -> None:
                              budget_s=budget_s)
         result[str(items)] = [bare, ours]
     print(json.dumps(result))
+
+
+def rules_share(folder: Path, rounds: int) -> None:
+    """Bare parse + XSD, validate(), and validate() without any rule: the rules' share (see the docstring)."""
+    sys.path.insert(0, str(HERE))
+    from _timing import table
+    from lxml import etree
+
+    from nfe_invoice import schema
+    from nfe_invoice import validate as validation
+
+    xsd = schema.schema_for("nfeProc")
+    every_rule = validation.run_rules
+
+    def no_rule(document: object, context: object) -> list[object]:
+        return []
+
+    rows = []
+    for items in (1, 10, 100):
+        raw = (folder / f"{items}.xml").read_bytes()
+
+        def without_rules(raw: bytes = raw) -> None:
+            validation.run_rules = no_rule  # type: ignore[assignment]
+            try:
+                validation.validate(raw)
+            finally:
+                validation.run_rules = every_rule
+
+        measured: dict[str, Callable[[], object]] = {
+            "bare": lambda raw=raw: xsd.validate(etree.fromstring(raw)),
+            "validate": lambda raw=raw: validation.validate(raw),
+            "without rules": without_rules,
+        }
+        loops = {name: max(1, int(0.02 / max(_one_call_s(function), 1e-6))) for name, function in measured.items()}
+        best = dict.fromkeys(measured, float("inf"))
+        for _ in range(rounds):
+            for name, function in measured.items():
+                started = time.process_time()
+                for _ in range(loops[name]):
+                    function()
+                best[name] = min(best[name], (time.process_time() - started) / loops[name] * 1e6)
+        rows.append([str(items), f"{best['bare']:,.0f}", f"{best['validate']:,.0f}",
+                     f"{best['validate'] / best['bare']:.2f}x", f"{best['without rules']:,.0f}",
+                     f"{best['without rules'] / best['bare']:.2f}x"])
+    print(f"microseconds per document, fastest of {rounds} alternating rounds in one process")
+    print(table(["items", "lxml+xsd", "validate()", "ratio", "without any rule", "ratio"], rows))
+
+
+def _one_call_s(function: Callable[[], object]) -> float:
+    function()  # warm up
+    started = time.process_time()
+    function()
+    return time.process_time() - started
 
 
 MEMORY_PROBE = """
@@ -268,10 +325,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per tree (medians are reported)")
     parser.add_argument("--budget", type=float, default=0.6, help="seconds per size per round and tree")
     parser.add_argument("--skip-cli", action="store_true", help="leave out the command-line throughput")
+    parser.add_argument("--rules-share", action="store_true",
+                        help="only measure validate() with and without the business rules (this tree)")
     parser.add_argument("--child-ratios", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_ratios:
         child_ratios(Path(args.child_ratios), args.budget)
+        return 0
+    if args.rules_share:
+        with tempfile.TemporaryDirectory(prefix="nfe-bench-") as tmp:
+            make_documents(Path(tmp))
+            rules_share(Path(tmp), max(args.rounds, 40))
         return 0
     with tempfile.TemporaryDirectory(prefix="nfe-bench-") as tmp, _removed_afterwards(_PYCACHE):
         folder = Path(tmp)
