@@ -7,6 +7,7 @@ with ``NFE_INVOICE_REGENERATE_GOLDEN=1 pytest tests/test_vtex_mapping.py`` and r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -124,13 +125,53 @@ def test_return_of_a_customer_is_an_input_invoice() -> None:
     assert build_invoice(doc).payload.type == "Input"
 
 
-@pytest.mark.parametrize(("tp_nf", "fin_nfe"), [("0", "1"), ("0", "2"), ("0", "3")])
+@pytest.mark.parametrize(("tp_nf", "fin_nfe"), [("0", "1"), ("0", "2"), ("0", "3"), ("1", "4")])
 def test_any_other_operation_is_refused_naming_tpnf_and_finnfe(tp_nf: str, fin_nfe: str) -> None:
     doc = document(edit=lambda raw: raw.replace(b"<tpNF>1</tpNF>", f"<tpNF>{tp_nf}</tpNF>".encode())
                    .replace(b"<finNFe>1</finNFe>", f"<finNFe>{fin_nfe}</finNFe>".encode()))
     error = refusal(lambda: build_invoice(doc))
     assert error.code == "mapping.type"
     assert f"tpNF={tp_nf}" in error.message and f"finNFe={fin_nfe}" in error.message
+
+
+def test_an_outgoing_return_is_never_sent_as_a_sale() -> None:
+    """tpNF=1 with finNFe=4: a customer's company returning goods to the store (or the store returning goods
+    to its supplier). Sent as an Output it would count as invoiced sale value and could complete the order."""
+    doc = document(edit=lambda raw: raw.replace(b"<finNFe>1</finNFe>", b"<finNFe>4</finNFe>"))
+    assert doc.ide.tpNF == "1"
+    error = refusal(lambda: build_invoice(doc))
+    assert error.code == "mapping.type" and "not sent as an Output" in error.message
+
+
+def _outside_the_total(number: int) -> Callable[[bytes], bytes]:
+    """An edit that marks item ``number`` indTot=0: its value is not part of the NF-e's total."""
+    start = f'<det nItem="{number}">'.encode()
+
+    def edit(raw: bytes) -> bytes:
+        head, found, tail = raw.partition(start)
+        assert found
+        return head + found + tail.replace(b"<indTot>1</indTot>", b"<indTot>0</indTot>", 1)
+
+    return edit
+
+
+def test_an_item_outside_the_total_is_sent_at_price_0() -> None:
+    spec = default_spec(2)
+    counted = build_invoice(document(spec)).payload.items
+    mapped = build_invoice(document(spec, edit=_outside_the_total(2)))
+    assert mapped.payload.items[0] == counted[0]
+    assert mapped.payload.items[1].id == counted[1].id and mapped.payload.items[1].quantity == counted[1].quantity
+    assert mapped.payload.items[1].price == 0
+    assert f"SKU {counted[1].id} is invoiced at price 0" in mapped.warnings
+
+
+def test_a_sku_with_a_line_outside_the_total_is_priced_by_its_counted_lines() -> None:
+    spec = dataclasses.replace(default_spec(1), items=(item("KIT-1", "2", "10.00"), item("KIT-1", "1", "10.00")))
+    mapped = build_invoice(document(spec, edit=_outside_the_total(2)))
+    [line] = mapped.payload.items
+    assert (line.id, line.quantity, line.price) == ("KIT-1", 3, 667)  # 20.00 over 3 units, half up
+    [residual] = mapped.residuals
+    assert (residual.net_cents, residual.residual_cents) == (2000, -1)
 
 
 def test_vnf_with_more_than_two_decimals_is_refused_not_rounded() -> None:
@@ -201,6 +242,26 @@ def test_unknown_placeholders_in_a_format_are_a_configuration_error(template: st
         check_invoice_number_format(template)
     with pytest.raises(ConfigurationError):
         MappingOptions(invoice_number_format=template)
+
+
+@pytest.mark.parametrize(
+    ("option", "template"),
+    [("invoice_number_format", "{key:d}"), ("invoice_number_format", "{nNF:.2s}"),
+     ("invoice_url_template", "https://files.example/{key:09d}.xml"),
+     ("tracking_url_template", "https://track.example/{trackingNumber:x}")],
+)
+def test_a_format_that_does_not_fit_its_placeholder_is_a_configuration_error(option: str, template: str) -> None:
+    """Caught when the options are made, before any document (it used to raise ValueError while mapping)."""
+    with pytest.raises(ConfigurationError, match="cannot be applied"):
+        MappingOptions(**{option: template})
+
+
+def test_format_specifications_that_fit_are_accepted() -> None:
+    doc = document(default_spec(1, series=7))
+    options = MappingOptions(invoice_number_format="{serie:03d}-{nNF:09d}",
+                             invoice_url_template="https://files.example/{key:.6}/{invoiceNumber}.xml")
+    mapped = build_invoice(doc, options=options)
+    assert mapped.payload.invoice_url == f"https://files.example/{doc.access_key[:6]}/007-000001001.xml"
 
 
 def test_invoice_url_template_and_its_checks() -> None:

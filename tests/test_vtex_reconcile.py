@@ -134,6 +134,8 @@ def test_same_number_with_other_data_is_refused(
     check(decision, "refuse", "reconcile.number_conflict")
     assert difference in decision.reasons[0]
     assert "VTEX would keep the old data and only renew the receipt" in decision.reasons[0]
+    # another document (another key) under the same number: the reason says how numbers can be told apart
+    assert ("{serie}-{nNF}" in " ".join(decision.reasons)) == (key != KEY)
 
 
 @pytest.mark.parametrize(("status", "code"), [

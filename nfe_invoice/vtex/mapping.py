@@ -57,8 +57,15 @@ _KEY = re.compile(r"[0-9A-Z]{44}")
 _HUNDRED = Decimal(100)
 
 
+#: A value of each placeholder's type (as mapping fills them), to try a template on at configuration time.
+_SAMPLE_VALUES: Final[dict[str, Any]] = {
+    "nNF": 1, "serie": 1, "mod": 55, "key": "0" * 44, "cNF": "00000000", "invoiceNumber": "1", "trackingNumber": "1",
+}
+
+
 def _template_fields(template: str, allowed: frozenset[str], option: str) -> None:
-    """Refuse, at configuration time, a template naming anything but ``allowed`` (or not parseable)."""
+    """Refuse, at configuration time, a template naming anything but ``allowed``, not parseable, or whose
+    format specifications do not fit the placeholders' types (``{key:09d}``: the key is text)."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -70,6 +77,12 @@ def _template_fields(template: str, allowed: frozenset[str], option: str) -> Non
             raise ConfigurationError(
                 f"{option}: unknown placeholder {{{name}}} in {template!r}; use {', '.join(sorted(allowed))}"
             )
+    try:
+        template.format(**{name: _SAMPLE_VALUES[name] for name in allowed})
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{option}: {template!r} cannot be applied ({exc}); nNF, serie and mod are integers, the others text"
+        ) from exc
 
 
 def check_invoice_number_format(template: str) -> str:
@@ -201,6 +214,13 @@ def cents(value: Decimal | None, what: str, *, code: str = "mapping.value") -> i
 
 def _invoice_type(document: NFeDocument) -> InvoiceType:
     ide = document.ide
+    if ide.tpNF == "1" and ide.finNFe == "4":
+        raise MappingError(
+            "tpNF=1 with finNFe=4 is an outgoing return: the return NF-e a customer's company issues to the "
+            "store, or one the store issues to its supplier. Neither is a sale, so it is not sent as an Output; "
+            "a customer's return is sent with the store's own entry NF-e (tpNF=0, finNFe=4, Input)",
+            code="mapping.type",
+        )
     if ide.tpNF == "1":
         return "Output"
     if ide.tpNF == "0" and ide.finNFe == "4":
@@ -431,6 +451,8 @@ class ItemFacts:
     vProd: Decimal | None
     vDesc: Decimal | None
     xProd: str | None
+    #: ``0`` when the item's value is not part of the NF-e's total (NT 2011/004): it is sent at price 0.
+    indTot: str | None = None
 
 
 def item_facts(document: NFeDocument) -> tuple[ItemFacts, ...]:
@@ -443,7 +465,8 @@ def item_facts(document: NFeDocument) -> tuple[ItemFacts, ...]:
         prod = item.prod
         if prod is None:
             raise MappingError(f"item {number} has no prod group", code="mapping.items")
-        facts.append(ItemFacts(number, prod.cProd, prod.cEAN, prod.qCom, prod.vProd, prod.vDesc, prod.xProd))
+        facts.append(ItemFacts(number, prod.cProd, prod.cEAN, prod.qCom, prod.vProd, prod.vDesc, prod.xProd,
+                               prod.indTot))
     return tuple(facts)
 
 
@@ -492,7 +515,8 @@ def _item_lines(facts: tuple[ItemFacts, ...], order: Order | None, sku_map: SkuM
             )
         line.codes[number] = prod.cProd or ""
         line.quantity += quantity
-        line.net_cents += gross - discount
+        if prod.indTot != "0":  # an item outside vNF is on the invoice, but not at a price (see ItemFacts)
+            line.net_cents += gross - discount
     return list(lines.values())
 
 

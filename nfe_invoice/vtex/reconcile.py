@@ -98,13 +98,14 @@ def _same_number(order: Order, payload: InvoicePayload) -> Decision | None:
                          "and key: nothing to send",),
                 predicted_status=order.status,
             )
-        return Decision(
-            action="refuse",
-            code="reconcile.number_conflict",
-            reasons=(f"order {order.order_id} already holds invoice {payload.invoice_number} with other data "
-                     f"({'; '.join(differences)}): VTEX would keep the old data and only renew the receipt",),
-            predicted_status=order.status,
-        )
+        reasons = [f"order {order.order_id} already holds invoice {payload.invoice_number} with other data "
+                   f"({'; '.join(differences)}): VTEX would keep the old data and only renew the receipt"]
+        if (package.invoice_key or None) != (payload.invoice_key or None):
+            reasons.append("another NF-e has this invoice number: numbers repeat across series (a return is "
+                           "often issued in its own series), so an invoice number format with the series, "
+                           "such as {serie}-{nNF}, tells them apart")
+        return Decision(action="refuse", code="reconcile.number_conflict", reasons=tuple(reasons),
+                        predicted_status=order.status)
     return None
 
 
