@@ -147,6 +147,22 @@ def test_track_usage_errors(
     assert sandbox.stats["requests_total"] == SETUP_REQUESTS  # nothing was sent
 
 
+@pytest.mark.parametrize(
+    ("order_id", "invoice_number", "message"),
+    [("..", "123", "is not a safe URL path segment"), (".", "123", "is not a safe URL path segment"),
+     ("a/b", "123", "is not a safe URL path segment"), (ORDER_ID, "..", "invoice number '..'"),
+     (ORDER_ID, "12 3", "invoice number '12 3'")],
+)
+def test_track_refuses_ids_that_would_reach_another_path(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], order_id: str, invoice_number: str, message: str
+) -> None:
+    for call in (["--tracking-number", "T"], ["--delivered"]):
+        status, out, err = _run(capsys, "track", order_id, invoice_number, "--base-url", sandbox.base_url, *call)
+        assert (status, out) == (2, "")
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert sandbox.stats["requests_total"] == SETUP_REQUESTS  # nothing was sent
+
+
 def test_track_needs_an_account_or_a_base_url(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = _run(capsys, "track", ORDER_ID, "123", "--tracking-number", "T")
     assert status == 2

@@ -158,6 +158,19 @@ def test_body_text_is_sent_as_utf8_bytes_unchanged() -> None:
     assert request.body == body.encode("utf-8")
 
 
+@pytest.mark.parametrize(("order_id", "invoice_number"), [(".", "1"), ("..", "1"), ("1001-01", ".."), ("1001-01", ".")])
+def test_a_dot_segment_is_refused_in_any_path(order_id: str, invoice_number: str) -> None:
+    """``orders/../invoice/2001`` would be normalised into another VTEX endpoint, called with the credentials."""
+    for operation in ("update_tracking", "update_tracking_status"):
+        with pytest.raises(ValueError, match="dot segment"):
+            build_request(operation, Endpoint.for_account("s"), Credentials(KEY, TOKEN), order_id=order_id,
+                          invoice_number=invoice_number)
+    if order_id != "1001-01":
+        for operation in ("get_order", "send_invoice"):
+            with pytest.raises(ValueError, match="dot segment"):
+                build_request(operation, Endpoint.for_account("s"), Credentials(KEY, TOKEN), order_id=order_id)
+
+
 @pytest.mark.parametrize("order_id", ["", "   "])
 def test_an_empty_order_id_is_refused(order_id: str) -> None:
     with pytest.raises(ValueError, match="order id"):

@@ -83,9 +83,27 @@ def _line(call: str, args: argparse.Namespace, receipt: InvoiceReceipt) -> dict[
             "date": receipt.date, "receipt": receipt.receipt}
 
 
+def _check_ids(args: argparse.Namespace) -> None:
+    """The order id and invoice number as mapping allows them (URL path segments), before anything is sent."""
+    import re
+
+    from ..errors import MappingError
+    from ..vtex.models import INVOICE_NUMBER_PATTERN
+    from ..vtex.order_id import check_order_id
+
+    try:
+        check_order_id(args.order_id)
+    except MappingError as exc:
+        raise UsageError(exc.message) from None
+    if not re.fullmatch(INVOICE_NUMBER_PATTERN, args.invoice_number):
+        raise UsageError(f"invoice number {args.invoice_number!r}: expected 1 to 50 of A-Z a-z 0-9 and '-', "
+                         "as VTEX holds it; it is never sent")
+
+
 def cmd_track(args: argparse.Namespace, out: TextIO) -> int:
     from ..errors import VtexError
 
+    _check_ids(args)
     update, status = _requests(args)
     client = client_from_args(args)
     lines: list[dict[str, Any]] = []

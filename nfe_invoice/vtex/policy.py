@@ -281,9 +281,14 @@ class Request:
 
 
 def _segment(label: str, value: str) -> str:
+    """``value`` as one path segment: a '/' or '?' in an id cannot reach another path, and neither can a
+    dot segment (``.`` and ``..`` are not encoded by percent-encoding, and URL normalisation removes them,
+    so ``orders/../invoice`` would be another VTEX endpoint, called with the credentials)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{label} must be a non-empty string")
-    return quote(value, safe="")  # a '/' or '?' in an id cannot reach another path
+    if value in {".", ".."}:
+        raise ValueError(f"{label} {value!r} is a dot segment, which would name another path; it is never sent")
+    return quote(value, safe="")
 
 
 def build_request(
