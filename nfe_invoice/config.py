@@ -77,7 +77,10 @@ class Resolved:
 _FIELDS: Final = {f.name: f for f in fields(Settings)}
 #: Settings where 0 would mean "never" or "nothing at all": refused rather than obeyed.
 _POSITIVE: Final = frozenset({"concurrency", "max_attempts", "lease", "connect_timeout", "read_timeout",
-                              "retry_deadline"})
+                              "retry_deadline", "rate"})
+#: The largest number a setting may hold (about 31 years in seconds): every number here is a duration, a
+#: rate or a count, so anything larger, infinity or NaN is a typo, and 1e300 s overflows the clock arithmetic.
+LARGEST_NUMBER: Final = 1e9
 _DEFAULTS: Final = Settings()
 
 
@@ -102,6 +105,8 @@ def _convert(key: str, value: object, origin: str) -> object:
     if value is not None and not isinstance(value, kind):
         raise ConfigurationError(f"{key} ({origin}): expected a {kind.__name__}, got {value!r}")
     if kind in (int, float) and isinstance(value, int | float):
+        if not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # also false for NaN
+            raise ConfigurationError(f"{key} ({origin}): {value!r} is not a finite number up to {LARGEST_NUMBER:g}")
         if value < 0:
             raise ConfigurationError(f"{key} ({origin}): must not be negative")
         if value == 0 and key in _POSITIVE:
@@ -136,7 +141,7 @@ def read_config_file(path: Path) -> dict[str, object]:
             table = tomllib.load(handle)
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML is UTF-8 only
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
     values: dict[str, object] = {}
     _flatten(table, "", values)

@@ -62,7 +62,7 @@ from .vtex.mapping import (
 )
 from .vtex.models import InvoicePayload, Order
 from .vtex.order_id import OrderIdRule, check_order_id, find_order_id
-from .vtex.policy import Credentials, RetryPolicy, Timeouts, TokenBucket
+from .vtex.policy import Credentials, Endpoint, RetryPolicy, Timeouts, TokenBucket
 from .vtex.reconcile import Decision, reconcile
 
 logger = logging.getLogger("nfe_invoice.pipeline")
@@ -135,7 +135,7 @@ def account_name(settings: Settings) -> str:
     if settings.account:
         return settings.account
     if settings.base_url:
-        return urlsplit(settings.base_url).netloc or settings.base_url
+        return urlsplit(Endpoint.from_base_url(settings.base_url).base_url).netloc  # refuses an unreadable URL
     return "unconfigured"
 
 

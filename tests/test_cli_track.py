@@ -163,6 +163,28 @@ def test_track_refuses_ids_that_would_reach_another_path(
     assert sandbox.stats["requests_total"] == SETUP_REQUESTS  # nothing was sent
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:99999"])
+def test_a_base_url_that_cannot_be_read_is_a_one_line_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    monkeypatch.setenv("VTEX_APP_KEY", KEY)
+    monkeypatch.setenv("VTEX_APP_TOKEN", TOKEN)
+    status, out, err = _run(capsys, "track", ORDER_ID, "123", "--tracking-number", "T", "--base-url", url)
+    assert (status, out) == (2, "")
+    assert "cannot be read as a URL" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["sandbox"], ["serve", "--no-auth", "--base-url", "http://127.0.0.1:9"]])
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: list[str], port: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:  # argparse's own exit, before anything listens
+        main([*command, "--port", port])
+    assert caught.value.code == 2
+    assert "is not a port number" in capsys.readouterr().err
+
+
 def test_track_needs_an_account_or_a_base_url(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = _run(capsys, "track", ORDER_ID, "123", "--tracking-number", "T")
     assert status == 2
@@ -200,7 +222,8 @@ def test_options_win_over_the_environment_which_wins_over_defaults() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--rate", "0"], ["--timeout", "-1"], ["--max-attempts", "0"],
-                                  ["--rate", "fast"], ["--max-attempts", "2.5"]])
+                                  ["--rate", "fast"], ["--max-attempts", "2.5"], ["--timeout", "1e300"],
+                                  ["--connect-timeout", "inf"], ["--rate", "nan"], ["--retry-deadline", "1e10"]])
 def test_nonsense_numbers_are_refused_by_the_parser(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         _parse(*argv)

@@ -51,11 +51,30 @@ def test_vtex_variables_are_read_too(tmp_path: Path) -> None:
         ("embed_invoice = 3\n", "embed_invoice"),
         ("concurrency = -1\n", "negative"),
         ("account = \n", "not valid TOML"),
+        ("lease = inf\n", "not a finite number"),
+        ("read_timeout = nan\n", "not a finite number"),
+        ("connect_timeout = 1e300\n", "not a finite number"),
+        ("max_attempts = 10000000000\n", "not a finite number"),
+        ("rate = 0\n", "greater than 0"),
     ],
 )
 def test_bad_files_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         resolve({}, config_file=write(tmp_path, text), environ={})
+
+
+def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "nfe-invoice.toml"
+    path.write_bytes(b'account = "\xff"\n')
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        resolve({}, config_file=path, environ={})
+
+
+@pytest.mark.parametrize(("variable", "text"), [("NFE_INVOICE_RATE", "inf"), ("NFE_INVOICE_READ_TIMEOUT", "nan"),
+                                                ("NFE_INVOICE_LEASE", "1e300"), ("NFE_INVOICE_RETRY_DEADLINE", "-inf")])
+def test_infinite_or_absurd_numbers_from_the_environment_are_refused(tmp_path: Path, variable: str, text: str) -> None:
+    with pytest.raises(ConfigurationError, match="not a finite number"):
+        resolve({}, config_file=write(tmp_path, ""), environ={variable: text})
 
 
 def test_booleans_from_the_environment(tmp_path: Path) -> None:

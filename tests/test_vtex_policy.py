@@ -117,6 +117,13 @@ def test_a_base_url_must_be_plain_http(url: str) -> None:
         Endpoint.from_base_url(url)
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://h:-1"])
+def test_a_base_url_that_cannot_be_read_is_a_configuration_error(url: str) -> None:
+    """urlsplit raises ValueError for these (or only when the port is read): never a bare ValueError."""
+    with pytest.raises(ConfigurationError, match="cannot be read as a URL"):
+        Endpoint.from_base_url(url)
+
+
 def test_base_url_loses_its_trailing_slash() -> None:
     assert Endpoint.from_base_url("http://127.0.0.1:8080/").base_url == "http://127.0.0.1:8080"
 

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from ..config import LARGEST_NUMBER
+
 EXIT_OK: Final = 0
 EXIT_NOT_OK: Final = 1
 EXIT_USAGE: Final = 2
@@ -68,15 +70,28 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def positive_float(text: str, *, below: float = float("inf")) -> float:
-    """An argparse type: a number greater than 0 (and less than ``below``), or a one-line usage error."""
+def positive_float(text: str, *, below: float = LARGEST_NUMBER) -> float:
+    """An argparse type: a number greater than 0 and less than ``below``, or a one-line usage error.
+
+    Every such option is a duration, a rate or a count: past :data:`~nfe_invoice.config.LARGEST_NUMBER` it
+    can only be a typo, and ``1e300`` seconds overflows the clock arithmetic."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < value < below:
-        bound = "" if below == float("inf") else f" and less than {below:g}"
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number greater than 0{bound}")
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number greater than 0 and less than {below:g}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
     return value
 
 

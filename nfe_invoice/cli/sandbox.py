@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from .common import EXIT_OK, Subcommands, UsageError
+from .common import EXIT_OK, Subcommands, UsageError, port_number
 
 
 def read_orders(path: str) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     sandbox = commands.add_parser("sandbox", help="run a local VTEX OMS on 127.0.0.1 (for integration tests)")
-    sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    sandbox.add_argument("--port", type=port_number, default=0, help="port to listen on (default: any free port)")
     sandbox.add_argument("--orders", metavar="FILE", default=None,
                          help="JSON array of VTEX orders (GET order shape) to start with")
     sandbox.add_argument("--faults", metavar="SPEC", default=None,

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .batch import async_client, open_journal, pipeline_options
-from .common import EXIT_OK, Subcommands, UsageError
+from .common import EXIT_OK, Subcommands, UsageError, port_number
 from .connection import add_connection_options
 from .options import add_config_option, add_journal_option, add_mapping_options, add_worker_options, resolve_settings
 
@@ -145,7 +145,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="the HTTP service for ERP hooks: POST NF-e, read their records")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free)")
+    serve.add_argument("--port", type=port_number, default=8080, help="port to listen on (default 8080; 0: any free)")
     serve.add_argument("--no-worker", action="store_true",
                        help="only queue: separate `nfe-invoice worker` processes send (a PostgreSQL journal)")
     serve.add_argument("--api-keys-file", metavar="FILE", default=None,

@@ -153,7 +153,11 @@ class Endpoint:
 
     @classmethod
     def from_base_url(cls, base_url: str, account: str | None = None) -> Endpoint:
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+        except ValueError as exc:  # "http://[::1", "http://host:abc"
+            raise ConfigurationError(f"VTEX base URL {base_url!r} cannot be read as a URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ConfigurationError(f"VTEX base URL {base_url!r} must be an http(s) URL with no query")
         if parts.username or parts.password:
