@@ -55,14 +55,20 @@ class Cancellation:
 
     @property
     def registered(self) -> bool:
-        return self.status in REGISTERED_STATUSES
+        return self.status is not None and self.status.strip() in REGISTERED_STATUSES
+
+    def cancels(self, access_key: str | None) -> bool:
+        """Whether this is a registered cancellation of ``access_key``. White space around the values does
+        not hide it (the safe direction, as for the protocol's chNFe): `` 135`` is still registered."""
+        return access_key is not None and self.access_key.strip() == access_key.strip() and self.registered
 
 
 def _text(element: etree._Element | None, tag: str) -> str | None:
     if element is None:
         return None
     found = element.find(nfe(tag))
-    return found.text if found is not None and found.text else None
+    text = found.text.strip() if found is not None and found.text else None  # the XSD reports the spaces
+    return text or None
 
 
 def read_cancellation(
@@ -132,17 +138,18 @@ def cancellation_findings(
     found: list[tuple[str | None, Cancellation]] = [
         (element_path(element), event) for element, event in _appended_events(envelope)
     ]
-    found.extend((None, event) for event in cancellations if event.access_key == key)
+    found.extend((None, event) for event in cancellations)
     for xpath, event in found:
-        if event.access_key != key or not event.registered:
+        if not event.cancels(key):
             continue
         detail = f"; note: {'; '.join(event.problems)}" if event.problems else ""
         where = f" ({event.source})" if event.source else ""
+        kind = CANCEL_EVENT_TYPES.get(event.event_type.strip(), "a cancellation")
         yield Finding(
             code="document.cancelled",
             severity=Severity.ERROR,
             message=(
-                f"this NF-e was cancelled: event {event.event_type} ({CANCEL_EVENT_TYPES[event.event_type]}) "
+                f"this NF-e was cancelled: event {event.event_type} ({kind}) "
                 f"registered with cStat {event.status}, protocol {event.protocol}, at {event.registered_at}"
                 f"{where}{detail}"
             ),

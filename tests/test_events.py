@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -59,6 +60,32 @@ def test_a_broken_event_still_blocks_and_says_why(identity, authorised: bytes) -
     assert event.problems and event.problems[0].startswith("XSD")
     report = validate(authorised, cancellations=[event])
     assert any(f.code == "document.cancelled" and "note: XSD" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(f"<chNFe>{SPEC.access_key}</chNFe>", f"<chNFe>{SPEC.access_key} </chNFe>"),
+     (f"<chNFe>{SPEC.access_key}</chNFe>", f"<chNFe>\n  {SPEC.access_key}\n</chNFe>"),
+     ("<cStat>135</cStat>", "<cStat> 135</cStat>")],
+    ids=["key-trailing-space", "key-on-its-own-line", "status-leading-space"],
+)
+def test_white_space_around_the_key_or_status_does_not_hide_a_cancellation(  # type: ignore[no-untyped-def]
+    identity, authorised: bytes, old: str, new: str
+) -> None:
+    """Blocking is the safe direction: the XSD notes the spaces, and the cancellation still counts."""
+    raw = build_cancellation(SPEC.access_key, identity)
+    assert old.encode() in raw
+    event = read_cancellation(raw.replace(old.encode(), new.encode()))
+    assert event.access_key == SPEC.access_key and event.registered
+    report = validate(authorised, cancellations=[event])
+    assert "document.cancelled" in report.codes() and not report.authorized
+
+
+def test_a_caller_made_cancellation_with_spaces_still_blocks(identity, authorised: bytes) -> None:  # type: ignore[no-untyped-def]
+    event = read_cancellation(build_cancellation(SPEC.access_key, identity))
+    spaced = dataclasses.replace(event, access_key=f" {SPEC.access_key}\t", status="135 ")
+    report = validate(authorised, cancellations=[spaced])
+    assert "document.cancelled" in report.codes() and not report.authorized
 
 
 def test_nonstandard_nfeproc_with_appended_cancellation_is_cancelled() -> None:
