@@ -174,6 +174,22 @@ def test_a_sku_with_a_line_outside_the_total_is_priced_by_its_counted_lines() ->
     assert (residual.net_cents, residual.residual_cents) == (2000, -1)
 
 
+@pytest.mark.parametrize(
+    ("tag", "value", "code"),
+    [(b"vNF", b"1E+999999", "mapping.value"), (b"vNF", b"1E+13", "mapping.value"),
+     (b"vProd", b"1E+999999", "mapping.item_value"), (b"qCom", b"1E+999999", "mapping.quantity"),
+     (b"qCom", b"1E+99999999", "mapping.quantity"), (b"qCom", b"100000000000", "mapping.quantity")],
+)
+def test_a_value_no_nfe_can_hold_is_refused_when_mapping_is_forced(tag: bytes, value: bytes, code: str) -> None:
+    """The XSD refuses these; mapped anyway (force), they overflowed or built a hundred-million-digit int."""
+    def edit(raw: bytes) -> bytes:
+        start = raw.index(b"<" + tag + b">") + len(tag) + 2
+        return raw[:start] + value + raw[raw.index(b"<", start):]
+
+    error = refusal(lambda: build_invoice(document(default_spec(1), edit=edit)))
+    assert error.code == code and "can hold" in error.message
+
+
 def test_vnf_with_more_than_two_decimals_is_refused_not_rounded() -> None:
     doc = document(edit=lambda raw: re.sub(rb"<vNF>([0-9.]+)</vNF>", rb"<vNF>\g<1>5</vNF>", raw))
     error = refusal(lambda: build_invoice(doc))

@@ -202,10 +202,19 @@ class ValidationRefusedError(MappingError):
 # ------------------------------------------------------------------------------------------- helpers
 
 
+#: The most significant digit an NF-e amount (TDec_1302: 13 integer digits) or quantity (TDec_1104v: 11)
+#: can have, as ``Decimal.adjusted()`` counts it. A larger value only reaches mapping when it is forced past
+#: the XSD, and ``1E+99999999`` would otherwise overflow, or become a hundred-million-digit int.
+_AMOUNT_DIGITS: Final = 12
+_QUANTITY_DIGITS: Final = 10
+
+
 def cents(value: Decimal | None, what: str, *, code: str = "mapping.value") -> int:
     """``value`` in integer cents, exactly; more than two decimals is refused, never rounded."""
     if value is None:
         raise MappingError(f"{what} is missing", code=code)
+    if not value.is_finite() or value.adjusted() > _AMOUNT_DIGITS:
+        raise MappingError(f"{what} {value} is not an amount an NF-e can hold (13 integer digits)", code=code)
     scaled = value * _HUNDRED
     if scaled != scaled.to_integral_value():
         raise MappingError(f"{what} {value} has more than two decimals; it is not rounded", code=code)
@@ -412,9 +421,12 @@ def _sku_without_order(number: int, prod: ItemFacts, sku_map: SkuMap | None) -> 
 
 def _quantity(number: int, prod: ItemFacts, order_item: OrderItem | None) -> int:
     quantity = prod.qCom
-    if quantity is None or quantity <= 0:
+    if quantity is None or not quantity.is_finite() or quantity <= 0:
         raise MappingError(f"{_item_label(number, prod)}: qCom {quantity} is not a positive quantity",
                            code="mapping.quantity")
+    if quantity.adjusted() > _QUANTITY_DIGITS:
+        raise MappingError(f"{_item_label(number, prod)}: qCom {quantity} is not a quantity an NF-e can hold "
+                           "(11 integer digits)", code="mapping.quantity")
     if order_item is None:
         if quantity != quantity.to_integral_value():
             raise MappingError(
