@@ -828,6 +828,13 @@ class Runner:
             raise ConfigurationError("delivering needs a VTEX client (an account or a base URL)")
         tasks: set[asyncio.Task[None]] = set()
         self._journal_error = None
+        try:
+            # A record that failed in an earlier run (VTEX unreachable, or refusing after the retries) is retried
+            # by the next one, whatever feeds it: batch, worker, serve or watch (a hook keeps no file to
+            # enqueue again). Once per run, so a record that fails now waits for the next run.
+            self.journal.requeue_failed()
+        except JournalError as exc:
+            self._journal_error = exc
         renewer = asyncio.create_task(self._renew_leases())
         try:
             while not self._stopping.is_set() and self._journal_error is None:
@@ -983,7 +990,13 @@ def error_findings(findings: Iterable[Mapping[str, Any]] | None) -> tuple[Mappin
 
 
 def conflict_reason(record: Record) -> str:
-    """Why a different payload for an invoice number VTEX already holds is not taken (every entry point)."""
+    """Why a document is not taken under a record already stored (every entry point): a different payload
+    for an invoice number VTEX already holds, or another document already queued under the same key."""
+    if record.state is State.QUEUED:
+        return (f"invoice {record.key.invoice_number} of order {record.key.order_id} is already queued for "
+                f"another copy or document (access key {record.access_key or 'unknown'}); this one is not stored, "
+                "and the queued one is kept. Two NF-e of one order cannot share an invoice number: numbers repeat "
+                "across series, so a format with the series ({serie}-{nNF}) tells them apart")
     return (f"invoice {record.key.invoice_number} of order {record.key.order_id} was already sent to VTEX "
             f"({record.state.value}) with a different payload; an invoice number can never be corrected once sent")
 

@@ -165,6 +165,28 @@ def test_vtex_unreachable_is_exit_3_and_a_later_run_sends_them(tmp_path: Path) -
         assert sandbox.invoice_posts() == {(document.order_id, "1"): 1}
 
 
+def test_a_failed_record_is_retried_by_the_next_worker_run_without_its_file(tmp_path: Path) -> None:
+    """serve and watch keep no file to enqueue again: the next run itself queues a failed record again."""
+    docs = tmp_path / "erp"
+    docs.mkdir()
+    document = export(docs, 1)
+    journal = tmp_path / "journal.db"
+    assert run_cli("enqueue", str(docs), "--journal", str(journal), "--format", "json").returncode == 0
+    document.path.unlink()
+    with Sandbox(seed=2) as sandbox:
+        seed(sandbox, document)
+        sandbox.set_faults("503=1")  # VTEX refusing every request for now
+        first = run_cli("worker", "--journal", str(journal), "--base-url", sandbox.base_url, "--drain",
+                        "--format", "json", "--max-attempts", "1")
+        assert first.returncode == 3 and [r["state"] for r in lines(first.stdout)] == ["failed"]
+        sandbox.set_faults(None)
+        second = run_cli("worker", "--journal", str(journal), "--base-url", sandbox.base_url, "--drain",
+                         "--format", "json")
+        assert second.returncode == 0, second.stderr
+        assert [r["state"] for r in lines(second.stdout)] == ["sent"]
+        assert sandbox.invoice_posts() == {(document.order_id, "1"): 1}
+
+
 def test_dry_run_sends_nothing_and_writes_no_journal(tmp_path: Path, sandbox: Sandbox) -> None:
     docs = tmp_path / "erp"
     docs.mkdir()

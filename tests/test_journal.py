@@ -6,6 +6,7 @@ outcomes, queries, counts, the shared rate bucket, and a stateful property test 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -151,7 +152,8 @@ ENQUEUE_TABLE = [
     (Q, SAME, Q, False, EnqueueOutcome.UNCHANGED, Q),
     (Q, SAME, R, False, EnqueueOutcome.REFUSED, R),
     (Q, OTHER, Q, False, EnqueueOutcome.QUEUED, Q),
-    (Q, OTHER, R, False, EnqueueOutcome.REFUSED, R),
+    (Q, OTHER, R, False, EnqueueOutcome.CONFLICT, Q),  # a refused other copy never un-queues the sound one
+    (Q, OTHER, R, True, EnqueueOutcome.REFUSED, R),
     (R, SAME, R, False, EnqueueOutcome.UNCHANGED, R),
     (R, SAME, Q, False, EnqueueOutcome.QUEUED, Q),
     (R, OTHER, Q, False, EnqueueOutcome.QUEUED, Q),
@@ -202,6 +204,26 @@ def test_enqueue_outcomes(journal_factory: JournalFactory, stored: State, versio
         assert now.lease_owner is None
         assert now.reason == entry.reason
     assert journal.counts().total == 1
+
+
+@pytest.mark.parametrize("state", [Q, R])
+def test_another_document_never_replaces_a_queued_one(journal_factory: JournalFactory, state: State) -> None:
+    """Two NF-e (other access keys) under one order and invoice number: the queued one stays, the other is a
+    conflict and is not stored; with force it replaces it. A refused record is still replaced (nothing in it
+    was going to be sent)."""
+    journal = journal_factory()
+    first = new_entry(3)
+    journal.enqueue(first)
+    other = dataclasses.replace(new_entry(3, version=OTHER, state=state), access_key="4" * 44)
+    assert decide_enqueue(journal.get(first.key), other) is EnqueueOutcome.CONFLICT
+    assert journal.enqueue(other).outcome is EnqueueOutcome.CONFLICT
+    kept = journal.get(first.key)
+    assert kept is not None and (kept.state, kept.access_key, kept.payload) == (Q, first.access_key, first.payload)
+    assert journal.enqueue(other, force=True).record.access_key == "4" * 44
+
+    refused = journal_factory()
+    refused.enqueue(new_entry(3, state=R))
+    assert refused.enqueue(other).outcome is (EnqueueOutcome.QUEUED if state is Q else EnqueueOutcome.REFUSED)
 
 
 def test_a_forced_replacement_fences_out_the_holder_of_a_sending_record(journal_factory: JournalFactory) -> None:
@@ -490,6 +512,8 @@ class JournalMachine(RuleBasedStateMachine):
                 expected = EnqueueOutcome.CONFLICT
         elif now.state is not State.FAILED and now.version == version and now.state is entry.state:
             expected = EnqueueOutcome.UNCHANGED
+        elif now.state is Q and now.version != version and refused and not force:
+            expected = EnqueueOutcome.CONFLICT  # a refused other copy never un-queues a queued record
         else:
             expected = EnqueueOutcome.REFUSED if refused else EnqueueOutcome.QUEUED
         assert self.journal.enqueue(entry, force=force).outcome is expected

@@ -128,7 +128,7 @@ class EnqueueOutcome(enum.StrEnum):
     QUEUED = "queued"  # new record, or a refused/failed one queued again (its payload replaced)
     REFUSED = "refused"  # stored as refused
     UNCHANGED = "unchanged"  # the same payload was already there: nothing changes
-    CONFLICT = "conflict"  # a different payload for an invoice number VTEX already holds: not stored
+    CONFLICT = "conflict"  # a different payload for an invoice number VTEX holds, or another queued document
 
 
 def decide_enqueue(existing: Record | None, entry: NewRecord, *, force: bool = False) -> EnqueueOutcome:
@@ -140,13 +140,19 @@ def decide_enqueue(existing: Record | None, entry: NewRecord, *, force: bool = F
     stored record             same payload hash          different payload hash
     ========================  =========================  ==========================================
     none                      entry's state (QUEUED or REFUSED)
-    queued, refused           UNCHANGED if the entry's   replaced: entry's state
-                              state is the same, else
-                              replaced (a new verdict)
+    queued                    UNCHANGED if the entry's   replaced by the same bytes (a new verdict)
+                              state is the same, else    or a queued copy of the same NF-e (same
+                              replaced (a new verdict)   key); another document, or a refused copy,
+                                                         is a CONFLICT (with ``force``: replaced)
+    refused                   as queued                  replaced: entry's state
     failed                    replaced: entry's state (QUEUED = queued again for a retry)
     sending, sent,            UNCHANGED                  CONFLICT; with ``force``: replaced
     delivered-already
     ========================  =========================  ==========================================
+
+    Why a queued record is kept against another document: it is waiting to be sent, and two documents
+    cannot share an (order, invoice number); replacing it lost the first without a word (two NF-e of one
+    order in two series under ``{nNF}``), and a damaged copy's refusal un-queued the sound original.
 
     A record in ``sending`` counts as delivered here: its payload may already be at VTEX. Replacing it (force)
     puts it back to ``queued``, which fences out its current holder (``finish`` needs state ``sending``).
@@ -165,6 +171,10 @@ def decide_enqueue(existing: Record | None, entry: NewRecord, *, force: bool = F
         return fresh if force else EnqueueOutcome.CONFLICT
     if existing.state is not State.FAILED and same and existing.state is entry.state:
         return EnqueueOutcome.UNCHANGED
+    if existing.state is State.QUEUED and not same and not force and existing.xml_sha256 != entry.xml_sha256:
+        same_nfe = bool(existing.access_key) and existing.access_key == entry.access_key
+        if not same_nfe or entry.state is State.REFUSED:
+            return EnqueueOutcome.CONFLICT
     return fresh
 
 
