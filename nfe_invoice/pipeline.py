@@ -780,8 +780,9 @@ class Runner:
         self._stopping = asyncio.Event()
         self._journal_error: JournalError | None = None  # set when the journal goes out of reach mid-run
         self._files: dict[RecordKey, list[str | None]] = {}  # documents waiting for their record's outcome
-        #: items and payload template of records enqueued here, so delivering them parses no XML
-        self._facts: dict[RecordKey, tuple[tuple[ItemFacts, ...], str]] = {}
+        #: items, payload template and payload hash of records enqueued here, so delivering them parses no XML
+        #: (used only while the claimed record still holds that payload: another process may replace it)
+        self._facts: dict[RecordKey, tuple[tuple[ItemFacts, ...], str, str]] = {}
 
     # ---------------------------------------------------------------- enqueue
 
@@ -809,7 +810,7 @@ class Runner:
         self._files.setdefault(record.key, []).append(prepared.source)  # a duplicate file waits as well
         same = stored.payload_sha256 == record.payload_sha256
         if prepared.facts is not None and prepared.template is not None and same:
-            self._facts[record.key] = (prepared.facts, prepared.template)
+            self._facts[record.key] = (prepared.facts, prepared.template, record.payload_sha256)
         return Result.of_record(stored, file=prepared.source)
 
     # ---------------------------------------------------------------- drain
@@ -902,7 +903,9 @@ class Runner:
         record = claim.record
         assert self.client is not None
         try:
-            facts, template = self._facts.pop(record.key, (None, record.payload))
+            facts, template, payload_sha256 = self._facts.pop(record.key, (None, record.payload, record.payload_sha256))
+            if payload_sha256 != record.payload_sha256:  # replaced meanwhile (another process enqueued a new copy)
+                facts, template = None, record.payload
             # the claim itself reads the XML, and only when it is needed (not when the facts are kept here)
             outcome = await deliver(record.key.order_id, _claimed_document(claim), template, self.client, self.options,
                                     invoice_number=record.key.invoice_number, facts=facts)

@@ -90,6 +90,32 @@ def test_a_record_enqueued_here_is_sent_without_reading_its_stored_xml_again(
     assert sandbox.invoice_posts() == {(exported.order_id, exported.invoice_number): 1}
 
 
+def test_a_record_replaced_by_another_process_is_sent_as_the_journal_holds_it(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The items kept in memory at enqueue are used only while the record still holds that payload: here
+    another process queues a new copy of the same NF-e (other bytes, same key) before the record is sent."""
+    exported = export(tmp_path, 3, items=3)
+    seed(sandbox, exported)
+    options = PipelineOptions(account="sandbox")
+    results: list[Result] = []
+    with SqliteJournal(tmp_path / "j.db") as journal, SqliteJournal(tmp_path / "j.db") as elsewhere:
+        runner = Runner(journal, _client(sandbox), options, on_result=results.append, report_all=False)
+        assert runner.enqueue(prepare(exported.path, options)).state == "queued"
+        copy = tmp_path / "copy.xml"
+        copy.write_bytes(exported.raw.replace(b'encoding="UTF-8"', b'encoding="utf-8"', 1))
+        assert copy.read_bytes() != exported.raw
+        replacement = prepare(copy, options)
+        assert replacement.record is not None
+        assert Runner(elsewhere, None, options).enqueue(replacement).state == "queued"
+        _deliver_all(runner)
+        assert [r.state for r in results] == ["sent"]
+        record = journal.get(replacement.record.key)
+    assert record is not None and record.sent_payload is not None and replacement.record.payload is not None
+    sent, queued = json.loads(record.sent_payload), json.loads(replacement.record.payload)
+    assert sent["embeddedInvoice"] == queued["embeddedInvoice"] == copy.read_bytes().decode()
+    [package] = packages(sandbox, exported.order_id)
+    assert package["embeddedInvoice"].startswith('<?xml version="1.0" encoding="utf-8"?>')
+
+
 def test_a_record_enqueued_elsewhere_is_mapped_again_from_its_stored_xml(tmp_path: Path, sandbox: Sandbox) -> None:
     exported = export(tmp_path, 2, items=10)
     seed(sandbox, exported)
