@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +36,8 @@ from . import schema
 from .journal import EnqueueOutcome, Journal, Record, State
 from .pipeline import CONFLICT, PipelineOptions, Prepared, Result, conflict_reason, error_findings, prepare
 from .validate import validate_full
+
+logger = logging.getLogger("nfe_invoice.hooks")
 
 #: Codes of intake answers decided here (pipeline and mapping refusals carry their own).
 CONFLICT_CODE: Final = "pipeline.conflict"
@@ -191,9 +194,27 @@ class Preparer:
         return self._executor
 
     async def prepare(self, raw: bytes, *, name: str | None = None, order_id: str | None = None) -> Prepared:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), _prepare_in_worker, raw, name, order_id)
+        prepared: Prepared = await self._run(_prepare_in_worker, raw, name, order_id)
+        return prepared
 
     async def validate(self, raw: bytes) -> tuple[dict[str, Any], bool]:
+        validated: tuple[dict[str, Any], bool] = await self._run(_validate_in_worker, raw)
+        return validated
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in the pool. A pool whose worker process died (the OOM killer, a kill) is broken
+        for good: it is replaced, and the call tried once more, so one lost process does not fail every
+        later document. A document that kills its worker again gets the error."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), _validate_in_worker, raw)
+        for attempt in (1, 2):
+            executor = self._pool()
+            try:
+                return await loop.run_in_executor(executor, function, *args)
+            except BrokenExecutor:
+                if self._executor is executor:
+                    logger.warning("a validating worker process died; its pool is started again")
+                    self._executor = None
+                    executor.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")

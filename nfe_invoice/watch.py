@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import filecmp
+import hashlib
 import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,8 +156,10 @@ class FolderWatcher:
         """Wake the loop when watchfiles sees a candidate change (the listing decides what to take)."""
         from watchfiles import awatch  # noqa: PLC0415 (lazy: the HTTP service and tests of others never pay for it)
 
+        folder = self.folder.resolve()  # watchfiles reports absolute paths, whatever the folder was given as
+
         def wanted(_change: Any, path: str) -> bool:
-            return Path(path).parent == self.folder and is_candidate(Path(path).name)
+            return Path(path).parent == folder and is_candidate(Path(path).name)
 
         try:
             async for _changes in awatch(self.folder, watch_filter=wanted, recursive=False, debounce=50, step=25,
@@ -203,6 +207,14 @@ class FolderWatcher:
     # ------------------------------------------------------------------------------------ one file
 
     async def _take(self, path: Path) -> None:
+        try:
+            await self._take_one(path)
+        except Exception:  # one file never stops the folder: it stays, and is taken again later
+            logger.exception("%s: not taken (an unexpected error, retried later)", _shown(path.name))
+            self._seen.pop(path.name, None)
+            self._reports.pop(_shown(str(path)), None)
+
+    async def _take_one(self, path: Path) -> None:
         seen = self._seen.get(path.name)
         try:
             with path.open("rb") as handle:  # never more than the cap + 1: a larger file is refused as too large
@@ -218,7 +230,8 @@ class FolderWatcher:
         if seen is None or (seen.size, seen.mtime_ns, seen.inode) != (stat.st_size, stat.st_mtime_ns, stat.st_ino):
             self._seen.pop(path.name, None)  # written to while we read: wait for it to settle again
             return
-        prepared = await self.preparer.prepare(raw, name=str(path))
+        label = _shown(str(path))  # the name as the journal and the reports keep it (always valid UTF-8)
+        prepared = await self.preparer.prepare(raw, name=label)
         try:
             intake = decide(prepared, self.journal, force=self.options.force)  # on the loop's thread
         except NfeInvoiceError as exc:  # journal unreachable: the file stays, and is taken again later
@@ -227,20 +240,28 @@ class FolderWatcher:
             return
         destination = self.done if intake.accepted else self.refused
         if intake.outcome is IntakeOutcome.QUEUED:
-            self._reports[str(path)] = None
+            self._reports[label] = None
         try:
-            moved = await asyncio.to_thread(_settle_file, path, destination, intake)
-        except OSError as exc:
-            logger.error("%s: journaled but not moved (%s); it will be taken again", path.name, exc.strerror)
+            moved = await asyncio.to_thread(_settle_file, path, destination, intake, (stat.st_size, stat.st_mtime_ns,
+                                                                                      stat.st_ino))
+        except _Replaced:
+            # Another file took this name while this one was validated (renamed over it, or written on): the
+            # journal holds what was read; what is there now is taken again, as a new file.
+            logger.info("%s changed while it was being taken; it is taken again", _shown(path.name))
             self._seen.pop(path.name, None)
-            self._reports.pop(str(path), None)
+            self._reports.pop(label, None)
+            return
+        except OSError as exc:
+            logger.error("%s: journaled but not moved (%s); it will be taken again", _shown(path.name), exc.strerror)
+            self._seen.pop(path.name, None)
+            self._reports.pop(label, None)
             return
         self._seen.pop(path.name, None)
         self.taken += 1
-        self.on_result(intake.result(str(moved)))
-        if str(path) in self._reports:
-            self._reports[str(path)] = moved.with_suffix(".json")
-            early = self._early.pop(str(path), None)
+        self.on_result(intake.result(_shown(str(moved))))
+        if label in self._reports:
+            self._reports[label] = _report_path(moved)
+            early = self._early.pop(label, None)
             if early is not None:
                 self._delivered(early, announce=False)
 
@@ -260,26 +281,60 @@ class FolderWatcher:
             self.on_result(result)
 
 
+def _shown(name: str) -> str:
+    """A file name as text that is always valid UTF-8 (for the journal, the reports and the logs): a name
+    that is not UTF-8 (Latin-1 from a Windows share) keeps its odd bytes as ``\\xe7`` escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+class _Replaced(Exception):
+    """The file at a path is no longer the one that was read (see :func:`_settle_file`)."""
+
+
+#: The longest file name most file systems take, in bytes.
+_NAME_MAX: Final = 255
+
+
+def _report_path(file: Path) -> Path:
+    """The report beside ``file``: its name with ``.json``, shortened (with a hash) when that would be too long."""
+    name = f"{file.stem}.json"
+    if len(os.fsencode(name)) > _NAME_MAX:
+        digest = hashlib.sha1(os.fsencode(file.name)).hexdigest()[:12]
+        name = f"{os.fsencode(file.stem)[:200].decode('utf-8', 'ignore')}-{digest}.json"
+    return file.with_name(name)
+
+
+def _write_json(path: Path, body: dict[str, Any]) -> None:
+    """Write ``path`` whole or not at all (a short temporary name beside it, then a rename)."""
+    temporary = path.with_name(f".nfe-invoice-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    temporary.write_text(json.dumps(body, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def _add_delivery(report: Path, result: Result) -> None:
     body = json.loads(report.read_text(encoding="utf-8"))
     body["delivery"] = result.to_dict()
-    temporary = report.with_name(f".{report.stem}.json.tmp")
-    temporary.write_text(json.dumps(body, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, report)
+    _write_json(report, body)
 
 
-def _settle_file(path: Path, folder: Path, intake: Intake) -> Path:
-    """Write the report, then move the file beside it (a name already used by other bytes gets a number)."""
+def _settle_file(path: Path, folder: Path, intake: Intake, read: tuple[int, int, int]) -> Path:
+    """Write the report, then move the file beside it (a name already used by other bytes gets a number).
+
+    ``read`` is the (size, mtime, inode) of the file as it was read: if what is at ``path`` now differs (an ERP
+    renamed a new export over it, or wrote on), nothing is moved (:class:`_Replaced`), so the new file is
+    never filed under the old one's report without being journaled itself.
+    """
+    now = path.stat()
+    if (now.st_size, now.st_mtime_ns, now.st_ino) != read:
+        raise _Replaced(path.name)
     target = folder / path.name
     number = 0
     while target.exists() and not filecmp.cmp(target, path, shallow=False):
         number += 1
         target = folder / f"{path.stem}.{number}{path.suffix}"
-    report = {"file": path.name, "moved_to": str(target), **intake.to_dict()}
+    report = {"file": _shown(path.name), "moved_to": _shown(str(target)), **intake.to_dict()}
     if intake.outcome is IntakeOutcome.DUPLICATE:
         report["reason"] = "already received: the journal's record is unchanged"
-    temporary = target.with_name(f".{target.stem}.json.tmp")
-    temporary.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, target.with_suffix(".json"))
+    _write_json(_report_path(target), report)
     os.replace(path, target)
     return target

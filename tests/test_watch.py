@@ -72,8 +72,10 @@ def report(path: Path) -> dict[str, Any]:
 class Watching:
     """A FolderWatcher on its own event loop in a thread, as ``nfe-invoice watch`` runs it."""
 
-    def __init__(self, folder: Path, journal_path: Path, sandbox: Sandbox, *, worker: bool = True) -> None:
+    def __init__(self, folder: Path, journal_path: Path, sandbox: Sandbox, *, worker: bool = True,
+                 rescan: float = 1.0) -> None:
         self.folder, self.journal_path, self.sandbox, self.worker = folder, journal_path, sandbox, worker
+        self.rescan = rescan
         self.results: list[Result] = []
         self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
@@ -86,7 +88,8 @@ class Watching:
         options = PipelineOptions.from_settings(settings)
         try:
             self.watcher = FolderWatcher(self.folder, journal, options, client=client, worker=self.worker,
-                                         settle=SETTLE, rescan=1.0, jobs=1, lease_seconds=5.0, poll_interval=0.05,
+                                         settle=SETTLE, rescan=self.rescan, jobs=1, lease_seconds=5.0,
+                                         poll_interval=0.05,
                                          on_result=self.results.append)
             self.loop = asyncio.get_running_loop()
             self._ready.set()
@@ -160,6 +163,71 @@ def test_a_file_written_slowly_is_taken_only_once_complete(tmp_path: Path, sandb
         assert watching.states("slow.xml")[0] == "queued"
         assert "refused" not in watching.states("slow.xml")
         assert not any((folder / "refused").iterdir())
+
+
+def test_a_file_name_that_is_not_utf8_is_taken_and_the_folder_goes_on(tmp_path: Path, sandbox: Sandbox) -> None:
+    """A Latin-1 name from a Windows share used to stop the watcher at every start, and the folder with it."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    latin, order_a, number_a = make(sandbox)
+    later, order_b, number_b = make(sandbox)
+    odd = os.fsencode(folder) + b"/nota-fiscal-a\xe7ao.xml"
+    with open(odd, "wb") as handle:
+        handle.write(latin)
+    with Watching(folder, tmp_path / "journal.db", sandbox):
+        wait_for(lambda: sandbox.receipt(order_a, number_a))
+        (folder / "later.xml").write_bytes(later)
+        wait_for(lambda: sandbox.receipt(order_b, number_b))
+        wait_for(lambda: os.path.exists(os.fsencode(folder) + b"/done/nota-fiscal-a\xe7ao.xml"))
+    body = json.loads(Path(os.fsdecode(os.fsencode(folder) + b"/done/nota-fiscal-a\xe7ao.json")).read_text("utf-8"))
+    assert body["file"] == "nota-fiscal-a\\xe7ao.xml"  # the odd byte kept visible, the report valid UTF-8
+    with open_journal(tmp_path / "journal.db") as journal:
+        assert {record.state for record in journal.records()} == {State.SENT}
+
+
+def test_a_file_replaced_while_it_was_taken_is_left_to_be_taken_again(tmp_path: Path) -> None:
+    """An ERP renamed a new export over the name while the first was validated: the new file must not be
+    moved under the first one's report (it was never journaled)."""
+    from nfe_invoice.watch import _Replaced, _settle_file
+
+    path = tmp_path / "nfe.xml"
+    path.write_bytes(b"<first/>")
+    read = path.stat()
+    newer = tmp_path / ".incoming"
+    newer.write_bytes(b"<second, another document/>")
+    os.replace(newer, path)
+    done = tmp_path / "done"
+    done.mkdir()
+    with pytest.raises(_Replaced):
+        _settle_file(path, done, None, (read.st_size, read.st_mtime_ns, read.st_ino))  # type: ignore[arg-type]
+    assert path.read_bytes() == b"<second, another document/>" and not any(done.iterdir())
+
+
+def test_a_long_file_name_is_moved_with_a_shortened_report(tmp_path: Path, sandbox: Sandbox) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    raw, order_id, number = make(sandbox)
+    name = "n" * 251 + ".xml"  # 255 bytes: legal, but name.json is not, nor was the temporary report name
+    (folder / name).write_bytes(raw)
+    with Watching(folder, tmp_path / "journal.db", sandbox):
+        wait_for(lambda: sandbox.receipt(order_id, number))
+        wait_for((folder / "done" / name).exists)
+    [report_file] = [p for p in (folder / "done").iterdir() if p.suffix == ".json"]
+    assert len(report_file.name) <= 255 and json.loads(report_file.read_text("utf-8"))["file"] == name
+    assert sorted(p.name for p in folder.iterdir()) == ["done", "refused"]
+
+
+def test_a_folder_given_as_a_relative_path_is_woken_at_once(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watchfiles reports absolute paths: they must match a folder given relatively (no 30 s listing wait)."""
+    (tmp_path / "export").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with Watching(Path("export"), tmp_path / "journal.db", sandbox, rescan=30.0):
+        time.sleep(1.0)  # the start-up listing is done: only watchfiles can wake the watcher now
+        raw, order_id, number = make(sandbox)
+        (tmp_path / "export" / "nfe.xml").write_bytes(raw)
+        wait_for(lambda: sandbox.receipt(order_id, number), timeout=10.0)
 
 
 def test_a_file_renamed_in_is_taken_and_temporary_names_are_left_alone(tmp_path: Path, sandbox: Sandbox) -> None:
