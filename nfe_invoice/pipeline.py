@@ -45,7 +45,7 @@ from .errors import (
 )
 from .findings import Report
 from .journal import Claim, EnqueueOutcome, Journal, NewRecord, Record, RecordKey, State
-from .journal.base import compress_document
+from .journal.base import UNCONFIGURED_ACCOUNT, compress_document
 from .model import NFeDocument
 from .parse import parse
 from .validate import Validated, ValidationOptions, validate_each, validate_full
@@ -136,7 +136,7 @@ def account_name(settings: Settings) -> str:
         return settings.account
     if settings.base_url:
         return urlsplit(Endpoint.from_base_url(settings.base_url).base_url).netloc  # refuses an unreadable URL
-    return "unconfigured"
+    return UNCONFIGURED_ACCOUNT  # whichever store the worker that claims it delivers to
 
 
 def _client_settings(settings: Settings, environ: Mapping[str, str] | None) -> dict[str, Any]:
@@ -829,23 +829,29 @@ class Runner:
             raise ConfigurationError("delivering needs a VTEX client (an account or a base URL)")
         tasks: set[asyncio.Task[None]] = set()
         self._journal_error = None
-        try:
-            # A record that failed in an earlier run (VTEX unreachable, or refusing after the retries) is retried
-            # by the next one, whatever feeds it: batch, worker, serve or watch (a hook keeps no file to
-            # enqueue again). Once per run, so a record that fails now waits for the next run.
-            self.journal.requeue_failed()
-        except JournalError as exc:
-            self._journal_error = exc
+        requeued = False
         renewer = asyncio.create_task(self._renew_leases())
         try:
             while not self._stopping.is_set() and self._journal_error is None:
+                if not requeued and (feeding is None or feeding.is_set()):
+                    # A record that failed in an earlier run (VTEX unreachable, or refusing after the retries) is
+                    # retried by the next one, whatever feeds it: batch, worker, serve or watch (a hook keeps no
+                    # file to enqueue again). Once per run, so a record that fails now waits for the next run;
+                    # after a batch's own files are enqueued, which already queue theirs again.
+                    requeued = True
+                    try:
+                        self.journal.requeue_failed(self.options.account)
+                    except JournalError as exc:
+                        self._journal_error = exc
+                        break
                 # Claim in batches (half the slots free, or none busy): one journal transaction feeds several
                 # deliveries instead of one per finished invoice.
                 free = self.concurrency - len(tasks)
                 wanted = free if (free * 2 >= self.concurrency or not tasks) else 0
                 try:
                     claims = (
-                        self.journal.claim(self.owner, limit=wanted, lease_seconds=self.lease_seconds)
+                        self.journal.claim(self.owner, limit=wanted, lease_seconds=self.lease_seconds,
+                                           account=self.options.account)
                         if wanted else []
                     )
                 except JournalError as exc:
@@ -861,7 +867,7 @@ class Runner:
                     continue
                 if drain and not tasks and (feeding is None or feeding.is_set()):
                     try:
-                        if self.journal.pending() == 0:
+                        if self.journal.pending(self.options.account) == 0:
                             break
                     except JournalError as exc:
                         self._journal_error = exc

@@ -187,6 +187,31 @@ def test_a_failed_record_is_retried_by_the_next_worker_run_without_its_file(tmp_
         assert sandbox.invoice_posts() == {(document.order_id, "1"): 1}
 
 
+def test_a_worker_never_delivers_another_stores_records(tmp_path: Path) -> None:
+    """One journal, two stores: a worker sends only to the store its client speaks to, and its drain does not
+    wait for the other store's records."""
+    docs = tmp_path / "erp"
+    docs.mkdir()
+    document = export(docs, 1)
+    journal = tmp_path / "journal.db"
+    with Sandbox() as store_a, Sandbox() as store_b:
+        seed(store_a, document)
+        seed(store_b, document)
+        store_a.set_faults("503=1")  # store A refuses everything for now: its record stays failed
+        failed = run_cli("batch", str(docs), "--journal", str(journal), "--base-url", store_a.base_url,
+                         "--format", "json", "--max-attempts", "1")
+        assert [r["state"] for r in lines(failed.stdout)] == ["failed"], failed.stderr
+        store_a.set_faults(None)
+        other = run_cli("worker", "--journal", str(journal), "--base-url", store_b.base_url, "--drain",
+                        "--format", "json")
+        assert other.returncode == 0 and lines(other.stdout) == [], other.stderr
+        assert store_b.invoice_posts() == {}
+        own = run_cli("worker", "--journal", str(journal), "--base-url", store_a.base_url, "--drain",
+                      "--format", "json")
+        assert [r["state"] for r in lines(own.stdout)] == ["sent"], own.stderr
+        assert store_a.invoice_posts() == {(document.order_id, "1"): 1} and store_b.invoice_posts() == {}
+
+
 def test_dry_run_sends_nothing_and_writes_no_journal(tmp_path: Path, sandbox: Sandbox) -> None:
     docs = tmp_path / "erp"
     docs.mkdir()

@@ -29,6 +29,7 @@ from nfe_invoice.journal import (
     State,
     decide_enqueue,
 )
+from nfe_invoice.journal.base import UNCONFIGURED_ACCOUNT
 
 from . import journal_backends
 from .journal_backends import JournalFactory
@@ -387,6 +388,30 @@ def test_failed_records_are_queued_again_on_request(journal_factory: JournalFact
     assert journal.counts().by_state == {State.QUEUED: 3, State.SENT: 1}
     retried = journal.claim("host-a:1:aaaa", limit=10, lease_seconds=LONG)
     assert sorted(c.attempt for c in retried) == [2, 2, 2]
+
+
+def test_a_worker_takes_only_the_records_of_its_account_and_the_unconfigured_ones(
+    journal_factory: JournalFactory,
+) -> None:
+    """One journal may hold several stores' invoices: a worker delivering to one store never sends another's
+    (nor counts them as pending, or it would never drain); records enqueued with no account go to any."""
+    journal = journal_factory()
+    for n, account in enumerate(["acme", "other", UNCONFIGURED_ACCOUNT, "acme", "other"], start=1):
+        journal.enqueue(new_entry(n, account=account))
+    assert journal.pending() == 5
+    assert journal.pending("acme") == 3 and journal.pending("other") == 3 and journal.pending("nobody") == 1
+    taken = journal.claim("host-a:1:aaaa", limit=10, lease_seconds=LONG, account="acme")
+    assert sorted(c.record.key.account for c in taken) == ["acme", "acme", UNCONFIGURED_ACCOUNT]
+    assert journal.pending("acme") == 3  # being sent
+    for claim in taken:
+        journal.finish(claim, State.FAILED, reason="down")
+    assert journal.pending("acme") == 0 and journal.pending("other") == 2  # the drain of "acme" can end
+    stale = journal.claim("host-b:2:bbbb", limit=10, lease_seconds=0, account="other")
+    assert sorted(c.record.key.invoice_number for c in stale) == ["000002", "000005"]
+    assert journal.claim("host-c:3:cccc", limit=10, lease_seconds=LONG, account="acme") == []  # not even expired
+    assert journal.requeue_failed("other") == 1  # the unconfigured one only
+    assert journal.requeue_failed("acme") == 2
+    assert journal.counts().by_state == {State.QUEUED: 3, State.SENDING: 2}
 
 
 # ---------------------------------------------------------------------------------------------- reading

@@ -76,7 +76,7 @@ async def _wire(lean: bool, base_path: str, order_id: str, raw: bytes = b"") -> 
 
 
 @pytest.mark.parametrize("base_path", ["", "/vtex-proxy/v1"])
-@pytest.mark.parametrize("order_id", ["1172452900788-01", "pedido/1 ç?", "..", "a.b"])
+@pytest.mark.parametrize("order_id", ["1172452900788-01", "pedido/1 ç?", "...", "a.b"])  # ".." is refused
 async def test_the_lean_path_writes_the_bytes_httpx_would(base_path: str, order_id: str) -> None:
     expected = await _wire(False, base_path, order_id)
     assert len(expected) == 6

@@ -209,7 +209,7 @@ async def _feed_and_drain(job: Job, paths: Sequence[str], *, deliver: bool) -> N
             async for prepared in prepare_each(paths, options, executor):
                 count += 1
                 if deliver and count % 64 == 0:  # keep the queue short: memory stays flat, whatever the folder
-                    while journal.pending() > _MAX_QUEUED and not feeding.is_set():
+                    while journal.pending(options.account) > _MAX_QUEUED and not feeding.is_set():
                         await asyncio.sleep(0.02)
                 result = runner.enqueue(prepared)
                 if not deliver and result.state == "queued":

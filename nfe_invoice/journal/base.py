@@ -43,6 +43,28 @@ class State(enum.StrEnum):
 DELIVERED_STATES = frozenset({State.SENT, State.DELIVERED_ALREADY})
 
 
+#: The account of records enqueued with no VTEX account configured (``enqueue`` on the machine that has the
+#: files may not know it): whichever store the worker that claims them delivers to.
+UNCONFIGURED_ACCOUNT = "unconfigured"
+
+
+def deliverable_accounts(account: str | None) -> tuple[str, ...]:
+    """The accounts whose records a worker delivering to ``account`` takes: its own and the unconfigured
+    ones; () for None (every account: tools, not workers)."""
+    if account is None:
+        return ()
+    return tuple(dict.fromkeys((account, UNCONFIGURED_ACCOUNT)))
+
+
+def account_condition(account: str | None, placeholder: str) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (with the backend's ``placeholder``) and its parameters that keep the records
+    :func:`deliverable_accounts` gives; nothing for every account."""
+    accounts = deliverable_accounts(account)
+    if not accounts:
+        return "", ()
+    return f" AND account IN ({', '.join([placeholder] * len(accounts))})", accounts
+
+
 @dataclass(frozen=True)
 class RecordKey:
     account: str
@@ -237,9 +259,11 @@ class Journal(Protocol):
         ``force`` replaces the payload of an invoice number already delivered and queues it again.
         """
 
-    def claim(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    def claim(self, owner: str, *, limit: int, lease_seconds: float, account: str | None = None) -> list[Claim]:
         """Atomically take up to ``limit`` records that are queued, or sending under an expired (or dead)
-        lease: state becomes sending, attempts + 1, the lease is ``owner``'s. No two owners ever hold one."""
+        lease: state becomes sending, attempts + 1, the lease is ``owner``'s. No two owners ever hold one.
+        ``account`` takes only the records :func:`deliverable_accounts` gives: one journal may hold several
+        stores' invoices, and a worker delivers to the one store its client speaks to."""
 
     def renew(self, claim: Claim, lease_seconds: float) -> bool:
         """Extend the lease; False when the record is no longer this claim's (fenced out)."""
@@ -261,8 +285,9 @@ class Journal(Protocol):
     def release(self, claim: Claim) -> bool:
         """Give a claimed record back (queued) without an outcome, e.g. on shutdown."""
 
-    def requeue_failed(self) -> int:
-        """Queue every failed record again (a later run retries them); returns how many."""
+    def requeue_failed(self, account: str | None = None) -> int:
+        """Queue every failed record (deliverable to ``account``, when given) again (a later run retries
+        them); returns how many."""
 
     def get(self, key: RecordKey) -> Record | None: ...
 
@@ -271,8 +296,9 @@ class Journal(Protocol):
 
     def counts(self) -> Counts: ...
 
-    def pending(self) -> int:
-        """Records queued or sending (``worker --drain`` stops when this reaches zero)."""
+    def pending(self, account: str | None = None) -> int:
+        """Records queued or sending (deliverable to ``account``, when given): ``worker --drain`` stops when
+        those of its account reach zero."""
 
     def reserve_rate(self, bucket: str, rate: float, burst: int) -> float:
         """Reserve one request in the token bucket ``bucket`` (e.g. the VTEX account) shared by every process

@@ -54,6 +54,7 @@ from .base import (
     Record,
     RecordKey,
     State,
+    account_condition,
     decide_enqueue,
     decompress_document,
     owner_is_dead,
@@ -190,6 +191,10 @@ def _passwords_of(url: str) -> set[str]:
 def _like_prefix(text: str) -> str:
     """``text`` as a literal LIKE prefix (its wildcards escaped)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _of_account(account: str | None) -> tuple[str, tuple[str, ...]]:
+    return account_condition(account, "%s")
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -438,12 +443,13 @@ class PostgresJournal:
             return EnqueueResult(outcome, _record(inserted))
         return self._run(replace, atomic=True)
 
-    def claim(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    def claim(self, owner: str, *, limit: int, lease_seconds: float, account: str | None = None) -> list[Claim]:
         """Like SQLite's: first ``sending`` records whose lease expired (or whose owner died on this host), taken
         over (``recovered``), then ``queued`` ones, oldest first; rows another worker is claiming right now are
         skipped (``SKIP LOCKED``), never waited for. One transaction."""
         if limit <= 0:
             return []
+        only, accounts = _of_account(account)
 
         def operation(conn: psycopg.Connection[tuple[Any, ...]], _retried: bool) -> list[Claim]:
             holders = conn.execute(
@@ -454,13 +460,14 @@ class PostgresJournal:
             dead = [holder for (holder,) in holders if owner_is_dead(holder, host=self._host)]
             recovered = [row[0] for row in conn.execute(
                 "SELECT id FROM nfe_invoice_records WHERE state = 'sending' AND (lease_expires IS NULL "
-                "OR lease_expires <= now() OR lease_owner = ANY(%s)) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (dead, limit),
+                f"OR lease_expires <= now() OR lease_owner = ANY(%s)){only} ORDER BY id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED",
+                (dead, *accounts, limit),
             )]
             fresh = [] if len(recovered) >= limit else [row[0] for row in conn.execute(
-                "SELECT id FROM nfe_invoice_records WHERE state = 'queued' ORDER BY id LIMIT %s "
+                f"SELECT id FROM nfe_invoice_records WHERE state = 'queued'{only} ORDER BY id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED",
-                (limit - len(recovered),),
+                (*accounts, limit - len(recovered)),
             )]
             ids = recovered + fresh
             if not ids:
@@ -557,10 +564,13 @@ class PostgresJournal:
         ).fetchone()
         return row is not None
 
-    def requeue_failed(self) -> int:
+    def requeue_failed(self, account: str | None = None) -> int:
+        only, accounts = _of_account(account)
+
         def operation(conn: psycopg.Connection[tuple[Any, ...]], _retried: bool) -> int:
             cursor = conn.execute(
-                "UPDATE nfe_invoice_records SET state = 'queued', updated_at = now() WHERE state = 'failed'"
+                f"UPDATE nfe_invoice_records SET state = 'queued', updated_at = now() WHERE state = 'failed'{only}",
+                accounts,
             )
             return max(cursor.rowcount, 0)
 
@@ -653,10 +663,11 @@ class PostgresJournal:
         )
         return Counts(by_state={State(state): int(count) for state, count in rows})
 
-    def pending(self) -> int:
+    def pending(self, account: str | None = None) -> int:
+        only, accounts = _of_account(account)
         row = self._run(
             lambda conn, _retried: conn.execute(
-                "SELECT count(*) FROM nfe_invoice_records WHERE state IN ('queued', 'sending')"
+                f"SELECT count(*) FROM nfe_invoice_records WHERE state IN ('queued', 'sending'){only}", accounts
             ).fetchone()
         )
         return int(row[0]) if row else 0

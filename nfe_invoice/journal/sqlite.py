@@ -48,6 +48,7 @@ from .base import (
     Record,
     RecordKey,
     State,
+    account_condition,
     decide_enqueue,
     decompress_document,
     owner_is_dead,
@@ -134,6 +135,10 @@ def _record(row: Sequence[Any]) -> Record:
 
 def _key(key: RecordKey) -> tuple[str, str, str]:
     return (key.account, key.order_id, key.invoice_number)
+
+
+def _of_account(account: str | None) -> tuple[str, tuple[str, ...]]:
+    return account_condition(account, "?")
 
 
 class SqliteJournal:
@@ -345,17 +350,18 @@ class SqliteJournal:
         assert stored is not None
         return EnqueueResult(outcome, stored)
 
-    def claim(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    def claim(self, owner: str, *, limit: int, lease_seconds: float, account: str | None = None) -> list[Claim]:
         """Take up to ``limit`` records: first ``sending`` ones whose lease expired (longest expired first) or
         whose owner died on this host (``recovered``), then ``queued`` ones, oldest first; all in one write
         transaction."""
         if limit <= 0:
             return []
         now = self._clock()
+        only, accounts = _of_account(account)
         with self._write() as conn:
             recovered = [row[0] for row in conn.execute(  # the longest expired first
-                "SELECT id FROM records WHERE state = 'sending' AND lease_expires <= ? ORDER BY lease_expires, id"
-                " LIMIT ?", (now, limit))]
+                f"SELECT id FROM records WHERE state = 'sending' AND lease_expires <= ?{only}"
+                " ORDER BY lease_expires, id LIMIT ?", (now, *accounts, limit))]
             if len(recovered) < limit and self._recover_dead_owners:
                 holders = [row[0] for row in conn.execute(
                     "SELECT DISTINCT lease_owner FROM records WHERE state = 'sending' AND lease_expires > ?"
@@ -363,11 +369,12 @@ class SqliteJournal:
                 dead = [holder for holder in holders if owner_is_dead(holder)]
                 if dead:
                     recovered += [row[0] for row in conn.execute(
-                        f"SELECT id FROM records WHERE state = 'sending' AND lease_expires > ?"
+                        f"SELECT id FROM records WHERE state = 'sending' AND lease_expires > ?{only}"
                         f" AND lease_owner IN ({', '.join('?' * len(dead))}) ORDER BY id LIMIT ?",
-                        (now, *dead, limit - len(recovered)))]
+                        (now, *accounts, *dead, limit - len(recovered)))]
             fresh = [row[0] for row in conn.execute(
-                "SELECT id FROM records WHERE state = 'queued' ORDER BY id LIMIT ?", (limit - len(recovered),))]
+                f"SELECT id FROM records WHERE state = 'queued'{only} ORDER BY id LIMIT ?",
+                (*accounts, limit - len(recovered)))]
             ids = recovered + fresh
             if not ids:
                 return []
@@ -449,10 +456,12 @@ class SqliteJournal:
             )
             return cursor.rowcount == 1
 
-    def requeue_failed(self) -> int:
+    def requeue_failed(self, account: str | None = None) -> int:
+        only, accounts = _of_account(account)
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE records SET state = 'queued', updated_at = ? WHERE state = 'failed'", (self._clock(),)
+                f"UPDATE records SET state = 'queued', updated_at = ? WHERE state = 'failed'{only}",
+                (self._clock(), *accounts),
             )
             return cursor.rowcount
 
@@ -521,9 +530,12 @@ class SqliteJournal:
             rows = conn.execute("SELECT state, count(*) FROM records GROUP BY state").fetchall()
         return Counts({State(state): count for state, count in rows})
 
-    def pending(self) -> int:
+    def pending(self, account: str | None = None) -> int:
+        only, accounts = _of_account(account)
         with self._read() as conn:
-            row = conn.execute("SELECT count(*) FROM records WHERE state IN ('queued', 'sending')").fetchone()
+            row = conn.execute(
+                f"SELECT count(*) FROM records WHERE state IN ('queued', 'sending'){only}", accounts
+            ).fetchone()
         return int(row[0])
 
     def close(self) -> None:
