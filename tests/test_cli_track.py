@@ -185,6 +185,15 @@ def test_a_port_out_of_range_is_a_usage_error(
     assert "is not a port number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("value", "message"), [("0", "must be at least 1"), ("-3", "must be at least 1"),
+                                              ("two", "is not a whole number"), ("1.5", "is not a whole number")])
+def test_a_count_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str], value: str, message: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["track", ORDER_ID, "123", "--tracking-number", "T", "--max-attempts", value])
+    assert caught.value.code == 2
+    assert f"{value!r} {message}" in capsys.readouterr().err
+
+
 def test_track_needs_an_account_or_a_base_url(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = _run(capsys, "track", ORDER_ID, "123", "--tracking-number", "T")
     assert status == 2

@@ -84,26 +84,25 @@ def positive_float(text: str, *, below: float = LARGEST_NUMBER) -> float:
     return value
 
 
-def port_number(text: str) -> int:
-    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+def _whole_number(text: str, lowest: int, highest: int | None, what: str, bounds: str) -> int:
+    """``text`` as a whole number from ``lowest`` to ``highest`` (None: no upper bound), for argparse."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < lowest or (highest is not None and value > highest):
+        raise argparse.ArgumentTypeError(f"{text!r} {bounds}")
     return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    return _whole_number(text, 0, 65535, "a port number", "is not a port number (0 to 65535)")
 
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    return _whole_number(text, 1, None, "a whole number", "must be at least 1")
 
 
 def finding_line(finding: dict[str, Any]) -> str:
