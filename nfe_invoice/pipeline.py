@@ -162,6 +162,11 @@ def client_for(
     return VtexClient(**_client_settings(settings, environ), rate_limiter=rate_limiter, rate=settings.rate or None)
 
 
+def check_client_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Raise the ConfigurationError that building a client would, without building one (nor a journal)."""
+    _client_settings(settings, environ)
+
+
 def async_client_for(
     settings: Settings, *, rate_limiter: Any = None, environ: Mapping[str, str] | None = None
 ) -> AsyncVtexClient:

@@ -235,3 +235,26 @@ def test_the_command_line_does_not_load_the_journal_until_status_runs(tmp_path: 
                           env=env, check=False)
     assert done.returncode == 3
     assert "no journal at" in done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["batch", "{folder}"],
+    ["worker", "--drain"],
+    ["watch", "{folder}"],
+    ["serve", "--no-auth", "--port", "0"],
+])
+def test_a_delivering_command_without_credentials_leaves_no_journal_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """A usage error is found before the journal is opened: a mistyped run creates no empty journal file."""
+    monkeypatch.delenv("VTEX_APP_KEY", raising=False)
+    monkeypatch.delenv("VTEX_APP_TOKEN", raising=False)
+    monkeypatch.delenv("NFE_INVOICE_JOURNAL", raising=False)
+    folder = tmp_path / "erp"
+    folder.mkdir()
+    journal = tmp_path / "journal.db"
+    argv = [part.format(folder=folder) for part in command]
+    status = main([*argv, "--journal", str(journal), "--base-url", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert status == 2 and "VTEX credentials" in err and "Traceback" not in err
+    assert not journal.exists()

@@ -160,6 +160,27 @@ def open_journal(settings: Settings, *, durable: bool = True) -> Journal:
         raise CommandFailed(f"journal: {exc.message}", EXIT_UNREACHABLE) from None
 
 
+def journal_and_client(
+    settings: Settings, *, durable: bool = True, deliver: bool = True
+) -> tuple[Journal, AsyncVtexClient | None]:
+    """The configured journal and the client that delivers from it (None unless ``deliver``). The client's
+    configuration is checked first, so a usage error (no credentials, say) leaves no new journal behind."""
+    from ..errors import ConfigurationError
+    from ..pipeline import check_client_settings
+
+    if deliver:
+        try:
+            check_client_settings(settings)
+        except ConfigurationError as exc:
+            raise UsageError(exc.message) from None
+    journal = open_journal(settings, durable=durable)
+    try:
+        return journal, async_client(settings, journal) if deliver else None
+    except BaseException:
+        journal.close()
+        raise
+
+
 def async_client(settings: Settings, journal: Journal | None) -> AsyncVtexClient:
     from ..errors import ConfigurationError
     from ..pipeline import JournalRateLimiter, account_name, async_client_for
@@ -254,8 +275,8 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     fmt = output_format(args, out)
     if args.dry_run:
         return dry_run(paths, options, settings, fmt=fmt, out=out, jobs=jobs_of(args))
-    journal = open_journal(settings, durable=False)
-    client = async_client(settings, journal)
+    journal, client = journal_and_client(settings, durable=False)
+    assert client is not None
     printer = Printer(fmt, out, total=len(paths))
     try:
         asyncio.run(_run_with_client(Job(options, settings, journal, printer, jobs_of(args), client), paths))
@@ -346,8 +367,8 @@ def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = resolve_settings(args).settings
     options = pipeline_options(settings, args)
-    journal = open_journal(settings)
-    client = async_client(settings, journal)
+    journal, client = journal_and_client(settings)
+    assert client is not None
     printer = Printer(output_format(args, out), out)
 
     async def work() -> None:

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .batch import async_client, open_journal, pipeline_options
+from .batch import journal_and_client, pipeline_options
 from .common import EXIT_OK, Subcommands, UsageError, port_number
 from .connection import add_connection_options
 from .options import add_config_option, add_journal_option, add_mapping_options, add_worker_options, resolve_settings
@@ -124,9 +124,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_access(args, keys)
     sock = bind(args.host, args.port)
-    journal = open_journal(settings)
+    journal, client = journal_and_client(settings, deliver=not args.no_worker)
     try:
-        client = None if args.no_worker else async_client(settings, journal)
         config = ServiceConfig(options, api_keys=keys, worker=not args.no_worker,
                                concurrency=max(1, settings.concurrency), lease_seconds=settings.lease,
                                jobs=args.jobs)

@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TextIO
 
-from .batch import Printer, async_client, open_journal, pipeline_options
+from .batch import Printer, journal_and_client, pipeline_options
 from .common import EXIT_OK, EXIT_UNREACHABLE, CommandFailed, Subcommands, UsageError, positive_float
 from .connection import add_connection_options
 from .options import (
@@ -44,11 +44,9 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"not a folder: {args.folder}")
     settings = resolve_settings(args).settings
     options = pipeline_options(settings, args)
-    journal = open_journal(settings)
+    journal, client = journal_and_client(settings, deliver=not args.no_worker)
     printer = Printer(output_format(args, out), out)
     try:
-        client = None if args.no_worker else async_client(settings, journal)
-
         async def run() -> None:
             watcher = FolderWatcher(folder, journal, options, client=client, worker=not args.no_worker,
                                     settle=args.settle, rescan=args.rescan, jobs=args.jobs,
