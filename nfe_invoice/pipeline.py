@@ -834,21 +834,18 @@ class Runner:
             raise ConfigurationError("delivering needs a VTEX client (an account or a base URL)")
         tasks: set[asyncio.Task[None]] = set()
         self._journal_error = None
-        requeued = False
+        try:
+            # A record that failed in an earlier run (VTEX unreachable, or refusing after the retries) is retried
+            # by the next one, whatever feeds it: batch, worker, serve or watch (a hook keeps no file to enqueue
+            # again). Once, before anything is claimed, so a record that fails in this run waits for the next
+            # one. A batch's file enqueued meanwhile finds its record queued, sending or done, and is reported
+            # with it.
+            self.journal.requeue_failed(self.options.account)
+        except JournalError as exc:
+            self._journal_error = exc
         renewer = asyncio.create_task(self._renew_leases())
         try:
             while not self._stopping.is_set() and self._journal_error is None:
-                if not requeued and (feeding is None or feeding.is_set()):
-                    # A record that failed in an earlier run (VTEX unreachable, or refusing after the retries) is
-                    # retried by the next one, whatever feeds it: batch, worker, serve or watch (a hook keeps no
-                    # file to enqueue again). Once per run, so a record that fails now waits for the next run;
-                    # after a batch's own files are enqueued, which already queue theirs again.
-                    requeued = True
-                    try:
-                        self.journal.requeue_failed(self.options.account)
-                    except JournalError as exc:
-                        self._journal_error = exc
-                        break
                 # Claim in batches (half the slots free, or none busy): one journal transaction feeds several
                 # deliveries instead of one per finished invoice.
                 free = self.concurrency - len(tasks)

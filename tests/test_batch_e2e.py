@@ -187,6 +187,29 @@ def test_a_failed_record_is_retried_by_the_next_worker_run_without_its_file(tmp_
         assert sandbox.invoice_posts() == {(document.order_id, "1"): 1}
 
 
+def test_what_a_batch_reports_is_what_its_journal_holds_when_records_fail_while_it_feeds(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """A record that fails in a run waits for the next run: the batch's line and the journal agree (a retry
+    queued once feeding ended sent it again unreported, and the line said failed while the journal said sent)."""
+    docs = tmp_path / "erp"
+    docs.mkdir()
+    for document in [export(docs, n) for n in range(1, 301)]:
+        seed(sandbox, document)
+    sandbox.queue_faults(*["503"] * 6)  # the first requests fail, while most files are still being fed
+    journal = tmp_path / "journal.db"
+    done = run_cli("batch", str(docs), "--base-url", sandbox.base_url, "--journal", str(journal), "--format",
+                   "json", "--jobs", "1", "--max-attempts", "1", "--concurrency", "1", "--rate", "100000")
+    assert done.returncode == 3, done.stderr
+    reported = {(r["order_id"], r["invoice_number"]): r["state"] for r in lines(done.stdout)}
+    assert len(reported) == 300 and 1 <= Counter(reported.values())["failed"] <= 6
+    status = run_cli("status", "--journal", str(journal), "--format", "json")
+    held = {(r["order_id"], r["invoice_number"]): r["state"] for r in lines(status.stdout)[:-1]}
+    assert held == reported
+    posts = sandbox.invoice_posts()
+    assert all(posts.get(key, 0) == (state == "sent") for key, state in reported.items())
+
+
 def test_a_worker_never_delivers_another_stores_records(tmp_path: Path) -> None:
     """One journal, two stores: a worker sends only to the store its client speaks to, and its drain does not
     wait for the other store's records."""

@@ -3,11 +3,13 @@ terminals, filters, and exit statuses 0 / 2 / 3."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -254,7 +256,11 @@ def test_a_delivering_command_without_credentials_leaves_no_journal_behind(
     folder.mkdir()
     journal = tmp_path / "journal.db"
     argv = [part.format(folder=folder) for part in command]
-    status = main([*argv, "--journal", str(journal), "--base-url", "http://127.0.0.1:9"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        status = main([*argv, "--journal", str(journal), "--base-url", "http://127.0.0.1:9"])
+        gc.collect()
     err = capsys.readouterr().err
     assert status == 2 and "VTEX credentials" in err and "Traceback" not in err
     assert not journal.exists()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []  # serve's port

@@ -123,9 +123,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     # One line per delivered invoice and per VTEX retry on stderr (uvicorn logs its own; no header is logged).
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_access(args, keys)
-    sock = bind(args.host, args.port)
-    journal, client = journal_and_client(settings, deliver=not args.no_worker)
-    try:
+    with contextlib.ExitStack() as opened:  # whatever fails below, the port and the journal are closed
+        sock = opened.enter_context(contextlib.closing(bind(args.host, args.port)))
+        journal, client = journal_and_client(settings, deliver=not args.no_worker)
+        opened.callback(journal.close)
         config = ServiceConfig(options, api_keys=keys, worker=not args.no_worker,
                                concurrency=max(1, settings.concurrency), lease_seconds=settings.lease,
                                jobs=args.jobs)
@@ -135,9 +136,6 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
                   f"(journal {journal.url}, worker {'off' if args.no_worker else 'on'})\n")
         out.flush()
         asyncio.run(_serve_until_signalled(server, sock))
-    finally:
-        sock.close()
-        journal.close()
     return EXIT_OK
 
 
