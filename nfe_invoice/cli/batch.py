@@ -160,34 +160,22 @@ def open_journal(settings: Settings, *, durable: bool = True) -> Journal:
         raise CommandFailed(f"journal: {exc.message}", EXIT_UNREACHABLE) from None
 
 
-def journal_and_client(
-    settings: Settings, *, durable: bool = True, deliver: bool = True
-) -> tuple[Journal, AsyncVtexClient | None]:
-    """The configured journal and the client that delivers from it (None unless ``deliver``). The client's
-    configuration is checked first, so a usage error (no credentials, say) leaves no new journal behind."""
+def journal_and_client(settings: Settings, *, durable: bool = True) -> tuple[Journal, AsyncVtexClient]:
+    """The configured journal and the client that delivers from it, sharing the account's rate through it.
+    The client's configuration is checked first, so a usage error (no credentials, say) leaves no new
+    journal behind; the journal is closed if the client cannot be built."""
     from ..errors import ConfigurationError
-    from ..pipeline import check_client_settings
+    from ..pipeline import JournalRateLimiter, account_name, async_client_for, check_client_settings
 
-    if deliver:
+    try:
+        check_client_settings(settings)
+        journal = open_journal(settings, durable=durable)
         try:
-            check_client_settings(settings)
-        except ConfigurationError as exc:
-            raise UsageError(exc.message) from None
-    journal = open_journal(settings, durable=durable)
-    try:
-        return journal, async_client(settings, journal) if deliver else None
-    except BaseException:
-        journal.close()
-        raise
-
-
-def async_client(settings: Settings, journal: Journal | None) -> AsyncVtexClient:
-    from ..errors import ConfigurationError
-    from ..pipeline import JournalRateLimiter, account_name, async_client_for
-
-    limiter = JournalRateLimiter(journal, account_name(settings), settings.rate) if journal is not None else None
-    try:
-        return async_client_for(settings, rate_limiter=limiter)
+            limiter = JournalRateLimiter(journal, account_name(settings), settings.rate)
+            return journal, async_client_for(settings, rate_limiter=limiter)
+        except BaseException:
+            journal.close()
+            raise
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
 
@@ -276,7 +264,6 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     if args.dry_run:
         return dry_run(paths, options, settings, fmt=fmt, out=out, jobs=jobs_of(args))
     journal, client = journal_and_client(settings, durable=False)
-    assert client is not None
     printer = Printer(fmt, out, total=len(paths))
     try:
         asyncio.run(_run_with_client(Job(options, settings, journal, printer, jobs_of(args), client), paths))
@@ -368,7 +355,6 @@ def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
     settings = resolve_settings(args).settings
     options = pipeline_options(settings, args)
     journal, client = journal_and_client(settings)
-    assert client is not None
     printer = Printer(output_format(args, out), out)
 
     async def work() -> None:

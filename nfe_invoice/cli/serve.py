@@ -19,7 +19,7 @@ import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .batch import journal_and_client, pipeline_options
+from .batch import journal_and_client, open_journal, pipeline_options
 from .common import EXIT_OK, Subcommands, UsageError, port_number
 from .connection import add_connection_options
 from .options import add_config_option, add_journal_option, add_mapping_options, add_worker_options, resolve_settings
@@ -125,7 +125,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     check_access(args, keys)
     with contextlib.ExitStack() as opened:  # whatever fails below, the port and the journal are closed
         sock = opened.enter_context(contextlib.closing(bind(args.host, args.port)))
-        journal, client = journal_and_client(settings, deliver=not args.no_worker)
+        journal, client = (open_journal(settings), None) if args.no_worker else journal_and_client(settings)
         opened.callback(journal.close)
         config = ServiceConfig(options, api_keys=keys, worker=not args.no_worker,
                                concurrency=max(1, settings.concurrency), lease_seconds=settings.lease,

@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TextIO
 
-from .batch import Printer, journal_and_client, pipeline_options
+from .batch import Printer, journal_and_client, open_journal, pipeline_options
 from .common import EXIT_OK, EXIT_UNREACHABLE, CommandFailed, Subcommands, UsageError, positive_float
 from .connection import add_connection_options
 from .options import (
@@ -44,7 +44,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"not a folder: {args.folder}")
     settings = resolve_settings(args).settings
     options = pipeline_options(settings, args)
-    journal, client = journal_and_client(settings, deliver=not args.no_worker)
+    journal, client = (open_journal(settings), None) if args.no_worker else journal_and_client(settings)
     printer = Printer(output_format(args, out), out)
     try:
         async def run() -> None:

@@ -48,20 +48,13 @@ DELIVERED_STATES = frozenset({State.SENT, State.DELIVERED_ALREADY})
 UNCONFIGURED_ACCOUNT = "unconfigured"
 
 
-def deliverable_accounts(account: str | None) -> tuple[str, ...]:
-    """The accounts whose records a worker delivering to ``account`` takes: its own and the unconfigured
-    ones; () for None (every account: tools, not workers)."""
-    if account is None:
-        return ()
-    return tuple(dict.fromkeys((account, UNCONFIGURED_ACCOUNT)))
-
-
 def account_condition(account: str | None, placeholder: str) -> tuple[str, tuple[str, ...]]:
-    """The SQL condition (with the backend's ``placeholder``) and its parameters that keep the records
-    :func:`deliverable_accounts` gives; nothing for every account."""
-    accounts = deliverable_accounts(account)
-    if not accounts:
+    """The SQL condition (with the backend's ``placeholder``) and its parameters that keep the records a
+    worker delivering to ``account`` takes: its own and the unconfigured ones; nothing for None (every
+    account: tools, not workers)."""
+    if account is None:
         return "", ()
+    accounts = tuple(dict.fromkeys((account, UNCONFIGURED_ACCOUNT)))
     return f" AND account IN ({', '.join([placeholder] * len(accounts))})", accounts
 
 
@@ -262,7 +255,7 @@ class Journal(Protocol):
     def claim(self, owner: str, *, limit: int, lease_seconds: float, account: str | None = None) -> list[Claim]:
         """Atomically take up to ``limit`` records that are queued, or sending under an expired (or dead)
         lease: state becomes sending, attempts + 1, the lease is ``owner``'s. No two owners ever hold one.
-        ``account`` takes only the records :func:`deliverable_accounts` gives: one journal may hold several
+        ``account`` takes only the records :func:`account_condition` keeps: one journal may hold several
         stores' invoices, and a worker delivers to the one store its client speaks to."""
 
     def renew(self, claim: Claim, lease_seconds: float) -> bool:

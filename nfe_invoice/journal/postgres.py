@@ -193,10 +193,6 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _of_account(account: str | None) -> tuple[str, tuple[str, ...]]:
-    return account_condition(account, "%s")
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
@@ -449,7 +445,7 @@ class PostgresJournal:
         skipped (``SKIP LOCKED``), never waited for. One transaction."""
         if limit <= 0:
             return []
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "%s")
 
         def operation(conn: psycopg.Connection[tuple[Any, ...]], _retried: bool) -> list[Claim]:
             holders = conn.execute(
@@ -565,7 +561,7 @@ class PostgresJournal:
         return row is not None
 
     def requeue_failed(self, account: str | None = None) -> int:
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "%s")
 
         def operation(conn: psycopg.Connection[tuple[Any, ...]], _retried: bool) -> int:
             cursor = conn.execute(
@@ -664,7 +660,7 @@ class PostgresJournal:
         return Counts(by_state={State(state): int(count) for state, count in rows})
 
     def pending(self, account: str | None = None) -> int:
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "%s")
         row = self._run(
             lambda conn, _retried: conn.execute(
                 f"SELECT count(*) FROM nfe_invoice_records WHERE state IN ('queued', 'sending'){only}", accounts

@@ -137,10 +137,6 @@ def _key(key: RecordKey) -> tuple[str, str, str]:
     return (key.account, key.order_id, key.invoice_number)
 
 
-def _of_account(account: str | None) -> tuple[str, tuple[str, ...]]:
-    return account_condition(account, "?")
-
-
 class SqliteJournal:
     """The journal in the SQLite file at ``path`` (created, and its schema migrated, when opened).
 
@@ -357,7 +353,7 @@ class SqliteJournal:
         if limit <= 0:
             return []
         now = self._clock()
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "?")
         with self._write() as conn:
             recovered = [row[0] for row in conn.execute(  # the longest expired first
                 f"SELECT id FROM records WHERE state = 'sending' AND lease_expires <= ?{only}"
@@ -457,7 +453,7 @@ class SqliteJournal:
             return cursor.rowcount == 1
 
     def requeue_failed(self, account: str | None = None) -> int:
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "?")
         with self._write() as conn:
             cursor = conn.execute(
                 f"UPDATE records SET state = 'queued', updated_at = ? WHERE state = 'failed'{only}",
@@ -531,7 +527,7 @@ class SqliteJournal:
         return Counts({State(state): count for state, count in rows})
 
     def pending(self, account: str | None = None) -> int:
-        only, accounts = _of_account(account)
+        only, accounts = account_condition(account, "?")
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM records WHERE state IN ('queued', 'sending'){only}", accounts
